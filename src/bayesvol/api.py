@@ -1,0 +1,126 @@
+"""Public entry points: ``fit``, ``load_returns``, ``simulate`` (re-exported by bayesvol)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import numpy as np
+import pandas as pd
+
+from .data import ReturnsPanel, load_returns
+from .errors import InputError, NumericalError
+from .inference.runner import (
+    VIOptions,
+    laplace_draws,
+    run_mode,
+    run_nuts_batch,
+    run_vi_batch,
+)
+from .models.garch import GarchModel
+from .models.priors import GarchPriors
+from .results import Fit, series_data
+
+METHODS = ("vi", "nuts", "mle", "map")
+
+
+def as_panel(data) -> ReturnsPanel:
+    """A ReturnsPanel from a panel, a wide DataFrame (dates x assets), a Series or a path."""
+    if isinstance(data, ReturnsPanel):
+        return data
+    if isinstance(data, pd.Series):
+        return load_returns(data.to_frame(name=data.name or "y"))
+    if isinstance(data, pd.DataFrame):
+        return load_returns(data)
+    if isinstance(data, np.ndarray):
+        arr = np.atleast_2d(np.asarray(data, dtype=float))
+        dates = pd.bdate_range("2000-01-03", periods=arr.shape[1])
+        return ReturnsPanel.from_values(arr, dates, [f"y{i}" for i in range(arr.shape[0])],
+                                        source="<array>")
+    return load_returns(data)
+
+
+def build_model(model: str = "garch", dist: str = "normal", mean: bool = False,
+                start: str | float = "sample", priors: GarchPriors | dict | None = None
+                ) -> GarchModel:
+    """The model object for a model name (only ``garch`` so far)."""
+    if model != "garch":
+        raise InputError(f"model '{model}' is not available yet; available: garch")
+    if isinstance(priors, dict):
+        priors = GarchPriors(**priors)
+    try:
+        return GarchModel(dist=dist, mean=mean, start=start, priors=priors or GarchPriors())
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", seed: int = 0, *,
+        mean: bool = False, start: str | float = "sample", priors=None,
+        vi: VIOptions | dict | None = None, num_warmup: int = 1000, num_samples: int = 1000,
+        num_chains: int = 2, progress: bool = False, min_obs: int = 30, **vi_options) -> Fit:
+    """Fit a volatility model to every asset of ``data`` and return a :class:`Fit`.
+
+    data: a ReturnsPanel, a wide DataFrame (dates x assets), a Series, an array [N, T] or a
+    file path. For model="garch" each asset is fitted independently, all assets in one
+    compiled, vmapped program. method: ``vi`` (mode + Laplace start, then full-rank Gaussian
+    VI; options via ``vi=VIOptions(...)`` or keywords such as family="meanfield"),
+    ``nuts`` (NumPyro NUTS, num_warmup/num_samples/num_chains), ``mle`` (maximum likelihood
+    with delta-method standard errors) or ``map`` (posterior mode with Laplace draws).
+    """
+    panel = as_panel(data)
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
+    short = [a for a, n in zip(panel.assets, panel.n_obs_per_asset) if n < min_obs]
+    if short:
+        raise InputError(f"asset '{short[0]}' has fewer than {min_obs} observations",
+                         source=panel.source)
+    mdl = build_model(model, dist, mean, start, priors)
+    opts = vi if isinstance(vi, VIOptions) else VIOptions(**(vi or {}), **vi_options)
+    t0 = time.perf_counter()
+    sdata = series_data(panel)
+    key = jax.random.PRNGKey(seed)
+    common = dict(model=mdl, panel=panel, method=method, seed=seed)
+    if method == "vi":
+        res = run_vi_batch(mdl, sdata, key, opts)
+        _check_vi(res, panel)
+        out = Fit(**common, z=res.z, elbo=res.elbo, elbo_trace=res.elbo_trace,
+                  vi_params=res.params, options=dataclasses.asdict(opts),
+                  diagnostics={"converged": bool(np.all(res.converged)),
+                               "iterations": int(np.max(res.iterations)),
+                               "iterations_per_asset": res.iterations.tolist(),
+                               "mode_ok": res.mode_ok.tolist()})
+    elif method == "nuts":
+        res = run_nuts_batch(mdl, sdata, key, num_warmup, num_samples, num_chains, progress)
+        if not np.all(res.finite):
+            raise NumericalError("NUTS produced non-finite draws")
+        ok = bool(np.all(res.rhat_max < 1.05)) if num_chains > 1 else True
+        out = Fit(**common, z=res.z, options={"num_warmup": num_warmup,
+                                              "num_samples": num_samples,
+                                              "num_chains": num_chains},
+                  diagnostics={"converged": ok and int(np.sum(res.divergences)) == 0,
+                               "rhat_max": float(np.max(res.rhat_max)),
+                               "ess_min": float(np.min(res.ess_min)),
+                               "divergences": int(np.sum(res.divergences))})
+    else:
+        mode = run_mode(mdl, sdata, likelihood_only=(method == "mle"))
+        ok = np.asarray(mode.ok)
+        if not np.all(ok):
+            bad = panel.assets[int(np.argmin(ok))]
+            raise NumericalError(f"the {method.upper()} optimisation did not converge for asset "
+                                 f"'{bad}' (gradient {float(np.max(mode.grad_norm)):.2g})")
+        out = Fit(**common, z=laplace_draws(mode, key, opts.num_draws),
+                  point=np.asarray(mode.z), point_cov=np.asarray(mode.cov),
+                  diagnostics={"converged": True,
+                               "iterations": int(np.max(np.asarray(mode.iterations))),
+                               "log_density_at_mode": np.asarray(mode.value).tolist()})
+    total = time.perf_counter() - t0
+    out.runtime = {"total": total}
+    return out
+
+
+def _check_vi(res, panel: ReturnsPanel) -> None:
+    if np.any(res.failed) or not np.all(np.isfinite(res.elbo)):
+        i = int(np.argmax(res.failed | ~np.isfinite(res.elbo)))
+        raise NumericalError(f"VI failed for asset '{panel.assets[i]}': the ELBO or its "
+                             "gradient stayed non-finite")

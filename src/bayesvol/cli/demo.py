@@ -1,0 +1,1 @@
+"""`bayesvol demo` (being written)."""

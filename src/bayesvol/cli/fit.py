@@ -1,0 +1,1 @@
+"""`bayesvol fit` (being written)."""

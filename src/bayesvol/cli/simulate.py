@@ -1,0 +1,79 @@
+"""`bayesvol simulate MODEL`: write a simulated returns panel (wide CSV) and its truth (JSON).
+
+    bayesvol simulate MODEL [--assets N] [--T T] [--factors K] [--dist D] [--seed S]
+                            --out FILE.csv [--truth FILE.json]
+
+MODEL is garch, hier-garch, dfsv or fsv (defaults: bayesvol.simulate.registry). Output is
+deterministic by seed (same seed, byte-identical files) and written atomically. Bad option
+values exit 2 with one ``error: ...`` line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+from ..errors import InputError
+from ..simulate import simulate_model, write_returns_csv, write_truth_json
+from .app import app, console
+
+MAX_VALUES = 200_000_000  # --assets x --T: about 1.6 GB of float64 per array
+
+
+def _fail(message: str) -> NoReturn:
+    """Refuse with exit code 2 and one ``error:`` line.
+
+    Raises InputError, which ``bayesvol.cli.main`` turns into ``error: ...`` and exit 2.
+    (``app.fail`` raises typer.Exit, whose code ``main`` currently drops: with
+    ``standalone_mode=False`` typer returns the code instead of raising it.)
+    """
+    raise InputError(message)
+
+
+def _check_target(path: Path, option: str) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        _fail(f"{option} {path}: is a folder, expected a file name")
+    if not folder.is_dir():
+        _fail(f"{option} {path}: folder '{folder}' does not exist")
+
+
+@app.command("simulate")
+def simulate_command(
+    model: str = typer.Argument(..., help="garch, hier-garch, dfsv or fsv"),
+    assets: int | None = typer.Option(None, "--assets", help="number of assets"),
+    T: int | None = typer.Option(None, "--T", help="number of days"),
+    factors: int | None = typer.Option(None, "--factors", help="factors (dfsv, fsv)"),
+    dist: str | None = typer.Option(None, "--dist", help="normal, t or skewt (garch)"),
+    seed: int = typer.Option(0, "--seed", help="random seed (>= 0)"),
+    out: Path = typer.Option(..., "--out", help="returns file to write (wide CSV)"),
+    truth: Path | None = typer.Option(None, "--truth", help="truth file to write (JSON)"),
+) -> None:
+    """Simulate returns from a model with known parameters; write CSV (and truth JSON)."""
+    for value, option in ((assets, "--assets"), (T, "--T"), (factors, "--factors")):
+        if value is not None and value < 1:
+            _fail(f"{option} must be >= 1, got {value}")
+    if seed < 0:
+        _fail(f"--seed must be >= 0, got {seed}")
+    n_values = (assets or 10) * (T or 1000)
+    if n_values > MAX_VALUES:
+        _fail(f"panel too large: {n_values} values (--assets x --T); the limit is {MAX_VALUES}")
+    _check_target(out, "--out")
+    if truth is not None:
+        _check_target(truth, "--truth")
+        if truth.resolve() == out.resolve():
+            _fail("--truth and --out name the same file")
+    sim = simulate_model(model, n_assets=assets, T=T, n_factors=factors, dist=dist, seed=seed)
+    try:
+        write_returns_csv(sim.to_frame(), out)
+        if truth is not None:
+            write_truth_json(sim.truth, truth)
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+    n, t = sim.returns.shape
+    what = f"{sim.truth['model']}, {n} asset{'s' if n != 1 else ''} x {t} days, seed {seed}"
+    extra = f" and truth to {truth}" if truth is not None else ""
+    console.print(f"wrote {out} ({what}){extra}", markup=False, highlight=False,
+                  soft_wrap=True)

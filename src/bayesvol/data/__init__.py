@@ -1,0 +1,12 @@
+"""Returns data: the ReturnsPanel container, file/DataFrame readers and their validation.
+
+``load_returns(path_or_frame, prices=False, ...)`` reads CSV, Parquet or a DataFrame (wide or
+long layout) into a :class:`ReturnsPanel`; every bad input raises
+:class:`bayesvol.errors.InputError` with a one-line message naming file, column and row.
+"""
+
+from .frequency import infer_frequency
+from .panel import ReturnsPanel
+from .readers import load_returns, prices_to_returns
+
+__all__ = ["ReturnsPanel", "infer_frequency", "load_returns", "prices_to_returns"]

@@ -1,0 +1,76 @@
+"""Posterior mode (MAP) or maximum likelihood in unconstrained space, with the Laplace covariance.
+
+    z_hat = argmax_z f(z),   Sigma_Laplace = (-Hessian f(z_hat))^{-1}
+
+f is the log-joint (MAP) or the log-likelihood (MLE). The maximiser is a damped Newton
+(Levenberg-Marquardt) iteration in a ``lax.while_loop``:
+
+    step = (-H + lam I)^{-1} g;   accept if f rises (then lam /= 4), else lam *= 8
+
+It needs only f, its gradient and Hessian, which the Laplace step needs anyway, so one
+compiled Hessian serves both (BFGS's line search tripled compile time). It runs inside jit and
+vmap, so a panel of assets is optimised in one program. Eigenvalues of -H are floored so the
+covariance is positive definite; a mode that is not finite, not a maximum (-H not positive
+definite) or not stationary is flagged ``ok = False``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class ModeResult(NamedTuple):
+    z: jax.Array  # [d]
+    cov: jax.Array  # [d, d] Laplace covariance in z
+    value: jax.Array  # f(z_hat)
+    ok: jax.Array  # finite, -H positive definite, small gradient
+    grad_norm: jax.Array
+    iterations: jax.Array
+
+
+def _pd_inverse(neg_hess: jax.Array, floor: float = 1e-10) -> tuple[jax.Array, jax.Array]:
+    h = 0.5 * (neg_hess + neg_hess.T)
+    w, v = jnp.linalg.eigh(h)
+    pd = jnp.all(w > 0)
+    w = jnp.maximum(w, floor)
+    return (v / w) @ v.T, pd
+
+
+def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int = 200,
+              gtol: float = 1e-6) -> ModeResult:
+    """Maximise ``f`` from ``z0`` by damped Newton; return the mode and Laplace covariance."""
+    d = z0.shape[-1]
+    vgh = jax.value_and_grad(f)
+    hess_f = jax.hessian(f)
+
+    def derivs(z):
+        v, g = vgh(z)
+        return v, g, hess_f(z)
+
+    def cond(s):
+        it, _, v, g, _, lam = s
+        return (it < max_iter) & (jnp.max(jnp.abs(g)) > gtol) & (lam < 1e12) & jnp.isfinite(v)
+
+    def body(s):
+        it, z, v, g, h, lam = s
+        a = -0.5 * (h + h.T) + lam * jnp.eye(d)
+        step = jnp.linalg.solve(a, g)
+        z_new = z + step
+        v_new = f(z_new)
+        better = jnp.isfinite(v_new) & (v_new >= v)
+        v2, g2, h2 = jax.lax.cond(better, derivs, lambda _: (v, g, h), z_new)
+        z = jnp.where(better, z_new, z)
+        lam = jnp.where(better, jnp.maximum(lam / 4.0, 1e-9), lam * 8.0)
+        return it + 1, z, v2, g2, h2, lam
+
+    v0, g0, h0 = derivs(z0)
+    it, z, v, g, h, _ = jax.lax.while_loop(
+        cond, body, (jnp.zeros((), jnp.int32), z0, v0, g0, h0, jnp.asarray(1e-3)))
+    cov, pd = _pd_inverse(-h)
+    gnorm = jnp.max(jnp.abs(g))
+    finite = jnp.isfinite(v) & jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(z))
+    ok = finite & pd & (gnorm < 1e-3)
+    return ModeResult(z, cov, v, ok, gnorm, it)

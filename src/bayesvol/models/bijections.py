@@ -1,0 +1,46 @@
+"""Bijections from unconstrained reals to constrained parameters, with log-Jacobians.
+
+Each transform maps theta (real) to the natural parameter and gives log |d param / d theta|,
+which is added to the prior so the density lives on the unconstrained scale
+(spec/svi-garch.md 1.5, DESIGN.md Numerics: "no clamping").
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def softplus(x: jax.Array) -> jax.Array:
+    """log(1 + e^x), computed stably."""
+    return jnp.logaddexp(x, 0.0)
+
+
+def inv_softplus(y: jax.Array) -> jax.Array:
+    """Inverse of softplus: log(e^y - 1) = y + log(1 - e^{-y}), stable for large y."""
+    return y + jnp.log(-jnp.expm1(-y))
+
+
+def log_sigmoid(x: jax.Array) -> jax.Array:
+    """log(1 / (1 + e^{-x}))."""
+    return -softplus(-x)
+
+
+def logit(p: jax.Array) -> jax.Array:
+    """log(p / (1 - p))."""
+    return jnp.log(p) - jnp.log1p(-p)
+
+
+def exp_forward(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """omega = exp(theta); log-Jacobian theta."""
+    return jnp.exp(theta), theta
+
+
+def sigmoid_forward(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """psi = 1/(1+e^{-theta}); log-Jacobian log psi + log(1-psi)."""
+    return jax.nn.sigmoid(theta), log_sigmoid(theta) + log_sigmoid(-theta)
+
+
+def softplus_forward(theta: jax.Array, shift: float = 0.0) -> tuple[jax.Array, jax.Array]:
+    """x = shift + softplus(theta); log-Jacobian log sigmoid(theta)."""
+    return shift + softplus(theta), log_sigmoid(theta)

@@ -1,0 +1,307 @@
+"""Fit: the draws of a fitted model with its method, diagnostics and data.
+
+Posterior draws are kept in the unconstrained space, ``z`` [assets, chains, draws, d]; natural
+parameters are derived by the model's ``constrain``. A fit saves as ``summary.json`` (the JSON
+summary of DESIGN.md) and ``posterior.nc`` (ArviZ InferenceData, NetCDF: natural-scale and
+unconstrained draws, the returns, the model configuration and diagnostics), and loads back
+without loss. Files are written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .data import ReturnsPanel
+from .models.garch import GarchModel, SeriesData, align_left, bucket_length
+
+MODELS = {"garch": GarchModel}
+
+
+def model_from_config(cfg: dict):
+    """Rebuild a model object from its saved configuration."""
+    return MODELS[cfg["model"]].from_config(cfg)
+
+
+def series_data(panel: ReturnsPanel, bucket: bool = True) -> SeriesData:
+    """Left-aligned, bucket-padded model input of a panel (see models.garch.align_left)."""
+    length = int(np.max(panel.last - panel.first + 1))
+    return align_left(panel.values, panel.mask, panel.first,
+                      bucket_length(length) if bucket else length)
+
+
+@dataclass
+class Fit:
+    """A fitted model: draws, method, diagnostics, runtime and the data it was fitted to."""
+
+    model: GarchModel
+    panel: ReturnsPanel
+    method: str
+    z: np.ndarray  # [N, chains, draws, d]
+    diagnostics: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)
+    elbo: np.ndarray | None = None  # [N]
+    elbo_trace: list | None = None
+    vi_params: dict | None = None  # variational parameters, asset axis first
+    options: dict = field(default_factory=dict)
+    seed: int = 0
+    point: np.ndarray | None = None  # [N, d] mode (mle/map)
+    point_cov: np.ndarray | None = None  # [N, d, d] Laplace covariance in z
+
+    # ------------------------------------------------------------------------ accessors
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return self.panel.assets
+
+    def data(self) -> SeriesData:
+        return series_data(self.panel)
+
+    def draws(self) -> dict[str, np.ndarray]:
+        """Natural-scale draws, name -> [N, chains, draws]."""
+        p = self.model.constrain(jnp.asarray(self.z))
+        return {k: np.asarray(v) for k, v in p.items()}
+
+    def flat_draws(self, asset: int | str = 0) -> dict[str, np.ndarray]:
+        """Natural-scale draws of one asset, chains pooled: name -> [chains * draws]."""
+        i = self._asset_index(asset)
+        return {k: v[i].reshape(-1) for k, v in self.draws().items()}
+
+    def _asset_index(self, asset: int | str) -> int:
+        if isinstance(asset, str):
+            if asset not in self.assets:
+                raise KeyError(f"no asset '{asset}' in this fit: {', '.join(self.assets)}")
+            return self.assets.index(asset)
+        return int(asset)
+
+    def label(self, name: str, i: int) -> str:
+        """``name`` for a single-asset fit, ``name[ASSET]`` for a panel (DESIGN.md)."""
+        return name if len(self.assets) == 1 else f"{name}[{self.assets[i]}]"
+
+    # ------------------------------------------------------------------------- summary
+    def summary(self) -> pd.DataFrame:
+        """Posterior mean, sd and 5/50/95% quantiles per parameter (natural scale).
+
+        For ``method="mle"`` the mean is the MLE and sd its standard error (delta method on
+        the Laplace covariance); quantiles are those of the asymptotic normal in z.
+        """
+        rows = {}
+        draws = self.draws()
+        se = self.standard_errors() if self.method == "mle" else None
+        for name, arr in draws.items():
+            for i in range(len(self.assets)):
+                x = arr[i].reshape(-1)
+                q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+                mean, sd = float(np.mean(x)), float(np.std(x, ddof=1))
+                if se is not None:
+                    mean, sd = float(se[name][0][i]), float(se[name][1][i])
+                rows[self.label(name, i)] = {"mean": mean, "sd": sd, "q05": float(q05),
+                                             "q50": float(q50), "q95": float(q95)}
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def standard_errors(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(estimate, standard error) per natural parameter at the mode (mle/map fits)."""
+        if self.point is None or self.point_cov is None:
+            raise ValueError("standard errors need a mode fit (method='mle' or 'map')")
+        names = self.model.param_names
+
+        def nat(z):
+            p = self.model.constrain(z)
+            return jnp.stack([p[k] for k in names])
+
+        z = jnp.asarray(self.point)
+        est = np.asarray(jax.vmap(nat)(z))
+        jac = jax.vmap(jax.jacobian(nat))(z)
+        cov = jnp.einsum("nij,njk,nlk->nil", jac, jnp.asarray(self.point_cov), jac)
+        se = np.sqrt(np.asarray(jnp.diagonal(cov, axis1=1, axis2=2)))
+        return {k: (est[:, j], se[:, j]) for j, k in enumerate(names)}
+
+    def summary_dict(self) -> dict:
+        """The summary.json document of DESIGN.md."""
+        diag = self.diagnostics
+        return {
+            "model": self.model.config()["model"],
+            "dist": self.model.dist,
+            "method": self.method,
+            "assets": list(self.assets),
+            "n_obs": int(self.panel.n_obs),
+            "runtime_s": {k: round(float(v), 4) for k, v in self.runtime.items()},
+            "parameters": {k: {c: float(v) for c, v in row.items()}
+                           for k, row in self.summary().iterrows()},
+            "elbo": None if self.elbo is None else float(np.sum(self.elbo)),
+            "log_marginal_likelihood": None,
+            "diagnostics": {
+                "converged": bool(diag.get("converged", True)),
+                "iterations": diag.get("iterations"),
+                "rhat_max": diag.get("rhat_max"),
+                "ess_min": diag.get("ess_min"),
+                "divergences": diag.get("divergences"),
+            },
+            "model_config": self.model.config(),
+            "options": self.options,
+            "seed": self.seed,
+        }
+
+    def __repr__(self) -> str:
+        return (f"Fit(model=garch, dist={self.model.dist}, method={self.method}, "
+                f"assets={len(self.assets)}, draws={self.z.shape[1] * self.z.shape[2]})")
+
+    # --------------------------------------------------------------- volatility, forecast
+    def volatility(self, quantiles: tuple[float, ...] = (0.05, 0.5, 0.95), max_draws: int = 500
+                   ) -> dict[str, pd.DataFrame]:
+        """Posterior of the in-sample conditional volatility sigma_t, per asset.
+
+        Returns asset -> DataFrame indexed by date with columns mean and the quantiles (NaN
+        outside the asset's listed window).
+        """
+        data = self.data()
+        out = {}
+        rng = np.random.default_rng(self.seed)
+        for i, asset in enumerate(self.assets):
+            zi = self.z[i].reshape(-1, self.z.shape[-1])
+            if zi.shape[0] > max_draws:
+                zi = zi[rng.choice(zi.shape[0], max_draws, replace=False)]
+            di = jax.tree_util.tree_map(lambda x, i=i: x[i], data)
+            s2 = np.asarray(_vol_paths(self.model, jnp.asarray(zi), di))
+            n = int(self.panel.last[i] - self.panel.first[i] + 1)
+            sig = np.sqrt(s2[:, :n])
+            frame = pd.DataFrame(index=self.panel.dates)
+            window = slice(int(self.panel.first[i]), int(self.panel.last[i]) + 1)
+            frame["mean"] = np.nan
+            frame.iloc[window, 0] = sig.mean(0)
+            for q in quantiles:
+                col = np.full(len(self.panel.dates), np.nan)
+                col[window] = np.quantile(sig, q, axis=0)
+                frame[f"q{round(q * 100):02d}"] = col
+            out[asset] = frame
+        return out
+
+    def forecast(self, horizon: int = 10, levels: tuple[float, ...] = (0.01, 0.05),
+                 n_paths: int = 4000, seed: int | None = None):
+        """Posterior predictive forecast (see forecast.garch_forecast.forecast_fit)."""
+        from .forecast.garch_forecast import forecast_fit
+
+        return forecast_fit(self, horizon=horizon, levels=levels, n_paths=n_paths,
+                            seed=self.seed if seed is None else seed)
+
+    def update(self, new_returns, method: str = "seqsvb", **kwargs) -> Fit:
+        """Sequential update with new data (see inference.sequential.update_fit)."""
+        from .inference.sequential import update_fit
+
+        return update_fit(self, new_returns, method=method, **kwargs)
+
+    # ---------------------------------------------------------------------- save / load
+    def to_inference_data(self) -> az.InferenceData:
+        """ArviZ InferenceData: posterior (natural and unconstrained), observed returns."""
+        coords = {"asset": list(self.assets)}
+        post = {k: np.moveaxis(v, 0, -1) for k, v in self.draws().items()}  # chain, draw, asset
+        post["z"] = np.moveaxis(self.z, 0, 2)  # chain, draw, asset, z_dim
+        dims = {k: ["asset"] for k in self.draws()}
+        dims["z"] = ["asset", "z_dim"]
+        coords["z_dim"] = list(self.model.unconstrained_names)
+        idata = az.from_dict(
+            posterior=post, coords=coords, dims=dims,
+            observed_data={"y": self.panel.values},
+        )
+        idata.posterior.attrs["bayesvol_fit"] = json.dumps(self._attrs())
+        idata.observed_data = idata.observed_data.rename(
+            {d: n for d, n in zip(list(idata.observed_data["y"].dims), ["asset", "time"])}
+        ).assign_coords(asset=list(self.assets), time=np.asarray(self.panel.dates))
+        if self.vi_params is not None:
+            idata.add_groups({"variational": xr.Dataset(
+                {k: (("asset",) + tuple(f"{k}_dim{j}" for j in range(v.ndim - 1)), v)
+                 for k, v in self.vi_params.items()}, coords={"asset": list(self.assets)})})
+        return idata
+
+    def _attrs(self) -> dict:
+        return {
+            "model_config": self.model.config(), "method": self.method,
+            "diagnostics": _jsonable(self.diagnostics), "runtime": self.runtime,
+            "options": self.options, "seed": self.seed, "source": self.panel.source,
+            "elbo": None if self.elbo is None else np.asarray(self.elbo).tolist(),
+            "elbo_trace": None if self.elbo_trace is None else
+            [np.asarray(t).tolist() for t in self.elbo_trace],
+            "point": None if self.point is None else np.asarray(self.point).tolist(),
+            "point_cov": None if self.point_cov is None else np.asarray(self.point_cov).tolist(),
+        }
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        """Write summary.json and posterior.nc into ``out_dir`` (created if needed)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / "summary.json",
+                      lambda p: Path(p).write_text(json.dumps(self.summary_dict(), indent=2)))
+        _atomic_write(out / "posterior.nc", lambda p: self.to_inference_data().to_netcdf(
+            p, engine="h5netcdf"))
+        return out
+
+    @classmethod
+    def load(cls, out_dir: str | os.PathLike) -> Fit:
+        """Load a fit saved by :meth:`save`."""
+        path = Path(out_dir) / "posterior.nc"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no posterior.nc here (write one with 'fit --out')")
+        idata = az.from_netcdf(path, engine="h5netcdf")
+        attrs = json.loads(idata.posterior.attrs["bayesvol_fit"])
+        assets = [str(a) for a in idata.posterior["asset"].values]
+        z = np.moveaxis(idata.posterior["z"].values, 2, 0)
+        obs = idata.observed_data
+        panel = ReturnsPanel.from_values(obs["y"].values, pd.DatetimeIndex(obs["time"].values),
+                                         assets, source=attrs.get("source"))
+        vi_params = None
+        if "variational" in idata.groups():
+            vi_params = {k: np.asarray(v.values) for k, v in idata["variational"].items()}
+        arr = (lambda k: None if attrs.get(k) is None else np.asarray(attrs[k]))
+        return cls(
+            model=model_from_config(attrs["model_config"]), panel=panel,
+            method=attrs["method"], z=z, diagnostics=attrs["diagnostics"],
+            runtime=attrs["runtime"], elbo=arr("elbo"),
+            elbo_trace=None if attrs["elbo_trace"] is None else
+            [np.asarray(t) for t in attrs["elbo_trace"]],
+            vi_params=vi_params, options=attrs["options"], seed=attrs["seed"],
+            point=arr("point"), point_cov=arr("point_cov"))
+
+
+def _vol_paths(model, z: jax.Array, data: SeriesData) -> jax.Array:
+    return _vol_program(model)(z, data)
+
+
+@lru_cache(maxsize=32)
+def _vol_program(model):
+    def paths(z, data):
+        return jax.vmap(lambda zz: model.variance_path(model.constrain(zz), data))(z)
+
+    return jax.jit(paths)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _atomic_write(target: Path, writer) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,28 @@
+"""Simulators that return the truth, for tests, demos and parameter-recovery checks.
+
+- ``simulate_garch``: GARCH(1,1), normal / t / skewed-t (spec/svi-garch.md 1.1-1.4), garch.py
+- ``simulate_hier_garch``: pooled AR(1)-GARCH(1,1)-t panel with ragged histories
+  (spec/hier-garch.md, "sound version"), hier_garch.py
+- ``simulate_dfsv`` and ``fsv_preset``: dynamic factor SV (spec/dfsv.md) and seed 004's FSV
+  (spec/fsv-vb.md 1.1-1.4), dfsv.py
+- ``simulate_model``: any of them by name with the CLI's defaults, registry.py
+- ``write_returns_csv`` / ``write_truth_json``: atomic CSV and JSON output, output.py
+
+Every simulator is pure JAX (``lax.scan`` over time, ``vmap`` over assets where assets are
+independent), deterministic given an integer seed, and returns numpy arrays, business-day
+dates from 2000-01-03, asset names A01, A02, ... and a JSON-ready ``truth`` dict.
+"""
+
+from ._common import START_DATE, Simulation, asset_names, business_dates, returns_frame
+from .dfsv import DFSVSimulation, fsv_preset, simulate_dfsv, spectral_radius
+from .garch import GarchSimulation, simulate_garch
+from .hier_garch import DEFAULT_HYPER, HierGarchSimulation, simulate_hier_garch
+from .output import write_returns_csv, write_truth_json
+from .registry import MODELS, simulate_model
+
+__all__ = [
+    "DEFAULT_HYPER", "DFSVSimulation", "GarchSimulation", "HierGarchSimulation", "MODELS",
+    "START_DATE", "Simulation", "asset_names", "business_dates", "fsv_preset", "returns_frame",
+    "simulate_dfsv", "simulate_garch", "simulate_hier_garch", "simulate_model",
+    "spectral_radius", "write_returns_csv", "write_truth_json",
+]
