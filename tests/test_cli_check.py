@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from bayesvol.cli import main
-from bayesvol.cli.app import app
 
 GOOD = """date,AAA,BBB,CCC
 2023-01-02,0.011,,-0.004
@@ -20,9 +19,8 @@ GOOD = """date,AAA,BBB,CCC
 
 
 def argv(*args: str) -> list[str]:
-    """``["check", *args]``; typer runs a lone registered command as the root command, so the
-    name is left out while check is the only command (fit/simulate/demo not yet written)."""
-    return (["check"] if len(app.registered_commands) > 1 else []) + list(args)
+    """Command line of ``bayesvol check ARGS``."""
+    return ["check", *args]
 
 
 def _write(tmp_path: Path, text: str, name: str = "returns.csv") -> Path:

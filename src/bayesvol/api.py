@@ -42,21 +42,22 @@ def as_panel(data) -> ReturnsPanel:
 
 
 def build_model(model: str = "garch", dist: str = "normal", mean: bool = False,
-                start: str | float = "sample", priors: GarchPriors | dict | None = None
-                ) -> GarchModel:
+                start: str | float = "sample", priors: GarchPriors | dict | None = None,
+                nu_map: str = "log") -> GarchModel:
     """The model object for a model name (only ``garch`` so far)."""
     if model != "garch":
         raise InputError(f"model '{model}' is not available yet; available: garch")
     if isinstance(priors, dict):
         priors = GarchPriors(**priors)
     try:
-        return GarchModel(dist=dist, mean=mean, start=start, priors=priors or GarchPriors())
+        return GarchModel(dist=dist, mean=mean, start=start, priors=priors or GarchPriors(),
+                          nu_map=nu_map)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
 
 def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", seed: int = 0, *,
-        mean: bool = False, start: str | float = "sample", priors=None,
+        mean: bool = False, start: str | float = "sample", priors=None, nu_map: str = "log",
         vi: VIOptions | dict | None = None, num_warmup: int = 1000, num_samples: int = 1000,
         num_chains: int = 2, progress: bool = False, min_obs: int = 30, **vi_options) -> Fit:
     """Fit a volatility model to every asset of ``data`` and return a :class:`Fit`.
@@ -71,11 +72,11 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
     panel = as_panel(data)
     if method not in METHODS:
         raise InputError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
-    short = [a for a, n in zip(panel.assets, panel.n_obs_per_asset) if n < min_obs]
+    short = [a for a, n in zip(panel.assets, panel.n_obs_per_asset, strict=True) if n < min_obs]
     if short:
         raise InputError(f"asset '{short[0]}' has fewer than {min_obs} observations",
                          source=panel.source)
-    mdl = build_model(model, dist, mean, start, priors)
+    mdl = build_model(model, dist, mean, start, priors, nu_map)
     opts = vi if isinstance(vi, VIOptions) else VIOptions(**(vi or {}), **vi_options)
     t0 = time.perf_counter()
     sdata = series_data(panel)

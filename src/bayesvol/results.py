@@ -215,7 +215,7 @@ class Fit:
         )
         idata.posterior.attrs["bayesvol_fit"] = json.dumps(self._attrs())
         idata.observed_data = idata.observed_data.rename(
-            {d: n for d, n in zip(list(idata.observed_data["y"].dims), ["asset", "time"])}
+            dict(zip(idata.observed_data["y"].dims, ["asset", "time"], strict=True))
         ).assign_coords(asset=list(self.assets), time=np.asarray(self.panel.dates))
         if self.vi_params is not None:
             idata.add_groups({"variational": xr.Dataset(
@@ -261,7 +261,10 @@ class Fit:
         vi_params = None
         if "variational" in idata.groups():
             vi_params = {k: np.asarray(v.values) for k, v in idata["variational"].items()}
-        arr = (lambda k: None if attrs.get(k) is None else np.asarray(attrs[k]))
+
+        def arr(k: str) -> np.ndarray | None:
+            return None if attrs.get(k) is None else np.asarray(attrs[k])
+
         return cls(
             model=model_from_config(attrs["model_config"]), panel=panel,
             method=attrs["method"], z=z, diagnostics=attrs["diagnostics"],
@@ -301,6 +304,7 @@ def _atomic_write(target: Path, writer) -> None:
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
     enable_compilation_cache()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # returns typer.Exit's code, not raises
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     except NumericalError as exc:
         print(f"error: numerical failure: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def run() -> None:

@@ -18,6 +18,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+@app.callback()
+def _root() -> None:
+    """Bayesian volatility modelling of many assets: simulate, check, fit, forecast, demo."""
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` on one line to stderr and exit with ``code`` (2 = bad input)."""
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)

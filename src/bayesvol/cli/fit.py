@@ -1,1 +1,59 @@
-"""`bayesvol fit` (being written)."""
+"""``bayesvol fit FILE --model M --dist D --method X --seed S --out DIR``.
+
+Loads and validates the returns file, fits, prints the parameter table and writes
+DIR/summary.json and DIR/posterior.nc (each under a temporary name, then renamed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .app import app, console, fail
+
+
+def print_summary(fit, title: str) -> None:
+    """Rich table of the fit's parameter summary."""
+    table = Table(title=title)
+    table.add_column("parameter")
+    for col in ("mean", "sd", "q05", "q50", "q95"):
+        table.add_column(col, justify="right")
+    for name, row in fit.summary().iterrows():
+        table.add_row(name, *(f"{row[c]:.4g}" for c in ("mean", "sd", "q05", "q50", "q95")))
+    console.print(table)
+
+
+@app.command()
+def fit(
+    file: Path = typer.Argument(..., help="returns file (CSV or Parquet, wide or long)"),
+    model: str = typer.Option("garch", "--model", help="model name (garch)"),
+    dist: str = typer.Option("normal", "--dist", help="innovations: normal, t, skewt"),
+    method: str = typer.Option("vi", "--method", help="vi, nuts, mle or map"),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(..., "--out", help="output folder"),
+    prices: bool = typer.Option(False, "--prices", help="the file holds prices"),
+    scale: float = typer.Option(1.0, "--scale", help="multiply returns (100 for percent)"),
+    mean: bool = typer.Option(False, "--mean", help="fit a constant mean mu"),
+    family: str = typer.Option("fullrank", "--family", help="VI family"),
+    num_warmup: int = typer.Option(1000, "--num-warmup", help="NUTS warm-up"),
+    num_samples: int = typer.Option(1000, "--num-samples", help="NUTS draws per chain"),
+    num_chains: int = typer.Option(2, "--num-chains", help="NUTS chains"),
+) -> None:
+    """Fit a model to a returns file and write summary.json and posterior.nc."""
+    from ..api import fit as fit_api
+    from ..data import load_returns
+
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: --out must be a folder, and a file of that name exists")
+    panel = load_returns(file, prices=prices, scale=scale)
+    with console.status(f"fitting {model} ({dist}) by {method} to {panel.n_assets} asset(s)"):
+        result = fit_api(panel, model=model, dist=dist, method=method, seed=seed, mean=mean,
+                         family=family, num_warmup=num_warmup, num_samples=num_samples,
+                         num_chains=num_chains, progress=False)
+    print_summary(result, f"{model} {dist} by {method}, {panel.n_obs} observations")
+    result.save(out)
+    diag = result.summary_dict()["diagnostics"]
+    console.print(f"runtime {result.runtime['total']:.2f} s; converged: {diag['converged']}; "
+                  f"wrote {out / 'summary.json'} and {out / 'posterior.nc'}")

@@ -43,10 +43,13 @@ def _check_target(path: Path, option: str) -> None:
 @app.command("simulate")
 def simulate_command(
     model: str = typer.Argument(..., help="garch, hier-garch, dfsv or fsv"),
-    assets: int | None = typer.Option(None, "--assets", help="number of assets"),
-    T: int | None = typer.Option(None, "--T", help="number of days"),
-    factors: int | None = typer.Option(None, "--factors", help="factors (dfsv, fsv)"),
-    dist: str | None = typer.Option(None, "--dist", help="normal, t or skewt (garch)"),
+    assets: int | None = typer.Option(
+        None, "--assets", help="number of assets (default: garch 1, others 10)"),
+    T: int | None = typer.Option(None, "--T", help="number of days (default: 1000)"),
+    factors: int | None = typer.Option(
+        None, "--factors", help="factors, dfsv and fsv only (default: 2)"),
+    dist: str | None = typer.Option(
+        None, "--dist", help="garch: normal, t or skewt (default: normal)"),
     seed: int = typer.Option(0, "--seed", help="random seed (>= 0)"),
     out: Path = typer.Option(..., "--out", help="returns file to write (wide CSV)"),
     truth: Path | None = typer.Option(None, "--truth", help="truth file to write (JSON)"),

@@ -106,7 +106,7 @@ class ReturnsPanel:
         values = np.asarray(values, dtype=np.float64)
         mask = ~np.isnan(values)
         first, last = _bounds(mask) if values.ndim == 2 else (np.zeros(0), np.zeros(0))
-        return cls(values, mask, first, last, pd.DatetimeIndex(list(dates)),
+        return cls(values, mask, first, last, pd.DatetimeIndex(dates),
                    tuple(str(a) for a in assets), source)
 
     @classmethod

@@ -206,6 +206,7 @@ def parse_numeric(
     if arr.dtype.kind in "fiu":
         return arr.astype(np.float64)
     obj = np.asarray(values, dtype=object)
+    strings = pd.api.types.infer_dtype(obj, skipna=False) == "string"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -213,7 +214,11 @@ def parse_numeric(
                 dtype=np.float64, na_value=np.nan)
     except Exception:  # noqa: BLE001  (fall back to the cell-by-cell path below)
         out = np.full(len(obj), np.nan)
-    for i in np.flatnonzero(np.isnan(out)):
+    todo = np.flatnonzero(np.isnan(out))
+    if strings and todo.size:  # text cells: drop the empty ones without a Python loop
+        text = pd.Series(obj[todo], dtype=object).str.strip().str.lower()
+        todo = todo[~text.isin(NA_TOKENS).to_numpy()]
+    for i in todo:
         v = obj[i]
         if is_missing(v):
             continue
@@ -224,11 +229,12 @@ def parse_numeric(
                 f"non-numeric value {show(v)}{note}", source=source, column=column,
                 row=int(rows[i]),
             ) from None
-    bools = [i for i in np.flatnonzero(~np.isnan(out)) if isinstance(obj[i], bool | np.bool_)]
-    if bools:
-        i = bools[0]
-        raise InputError(f"non-numeric value {show(obj[i])}{note}", source=source,
-                         column=column, row=int(rows[i]))
+    if not strings:  # pandas reads True as 1.0; a boolean is not a return
+        flags = np.fromiter((isinstance(x, bool | np.bool_) for x in obj), bool, len(obj))
+        if flags.any():
+            i = int(np.argmax(flags))
+            raise InputError(f"non-numeric value {show(obj[i])}{note}", source=source,
+                             column=column, row=int(rows[i]))
     return out
 
 

@@ -6,8 +6,8 @@ the names of its shape parameters, so models stay independent of the distributio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,7 @@ class Innovation:
 
 INNOVATIONS: dict[str, Innovation] = {
     "normal": Innovation(
-        "normal", (), lambda z: normal_logpdf(z), lambda key, shape=(): jax.random.normal(key, shape)
+        "normal", (), normal_logpdf, lambda key, shape=(): jax.random.normal(key, shape)
     ),
     "t": Innovation(
         "t", ("nu",), std_t_logpdf, lambda key, nu, shape=(): std_t_sample(key, nu, shape)

@@ -6,8 +6,8 @@ count of divergent transitions; a run with any non-finite draw is reported as fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import arviz as az
 import jax

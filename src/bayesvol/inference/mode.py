@@ -16,7 +16,8 @@ definite) or not stationary is flagged ``ok = False``.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

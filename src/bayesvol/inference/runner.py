@@ -34,7 +34,7 @@ class VIOptions:
 
     family: str = "fullrank"
     estimator: str = "reparam"
-    num_samples: int = 8
+    mc_samples: int = 16
     optimizer: str = "adam"
     learning_rate: float = 0.01
     init: str = "laplace"
@@ -42,17 +42,18 @@ class VIOptions:
     patience: int = 50
     max_iter: int = 2000
     entropy: str = "analytic"
+    output: str = "average"
     num_draws: int = 4000
     elbo_draws: int = 1000
 
     @classmethod
-    def paper(cls, estimator: str = "reparam", num_samples: int | None = None) -> VIOptions:
+    def paper(cls, estimator: str = "reparam", mc_samples: int | None = None) -> VIOptions:
         """The paper's settings: eta0 = 0.02 adaptive rule, t_W = 25, P = 100 (spec 2.5-2.7)."""
         family = "fullrank" if estimator == "reparam" else "precision"
-        s = num_samples or (5 if estimator == "reparam" else 10)
-        return cls(family=family, estimator=estimator, num_samples=s, optimizer="tran",
+        s = mc_samples or (5 if estimator == "reparam" else 10)
+        return cls(family=family, estimator=estimator, mc_samples=s, optimizer="tran",
                    learning_rate=0.02, init="mode", window=25, patience=100, max_iter=20000,
-                   entropy="mc")
+                   entropy="mc", output="best")
 
 
 @lru_cache(maxsize=64)
@@ -85,12 +86,12 @@ def _initial_params(family, init: str, z: jax.Array, cov: jax.Array):
 @lru_cache(maxsize=64)
 def _vi_program(model, opts: VIOptions):
     family = get_family(opts.family)
-    stop = StopRule(opts.window, opts.patience, opts.max_iter)
+    stop = StopRule(opts.window, opts.patience, opts.max_iter, opts.output)
 
     def one(data, z0, cov0, key, params0):
         def lj(z):
             return model.log_joint(z, data)
-        est = get_estimator(opts.estimator, family, lj, opts.num_samples, opts.entropy)
+        est = get_estimator(opts.estimator, family, lj, opts.mc_samples, opts.entropy)
         params = _initial_params(family, opts.init, z0, cov0) if params0 is None else params0
         k_run, k_draw, k_elbo = jax.random.split(key, 3)
         out = run_vi(est, get_optimizer(opts.optimizer, opts.learning_rate), params, k_run, stop)

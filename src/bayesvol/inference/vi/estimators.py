@@ -15,8 +15,8 @@ Score function with control variates (2.3, eqs. 6-9):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

@@ -6,8 +6,12 @@ consecutive bad steps stop the loop with ``failed = True`` (reported, never sile
 
 Stopping rule (spec/svi-garch.md 2.6): after t_W iterations, the moving average of the last t_W
 ELBO estimates is compared with the best so far; patience resets on a new best and otherwise
-grows; the loop stops at patience P or at ``max_iter``. The parameters at the last improvement
-(lambda_best) are returned when ``return_best`` is set.
+grows; the loop stops at patience P or at ``max_iter``.
+
+What is returned (``StopRule.output``): "average" (default) the Polyak-Ruppert average of the
+iterates, an exponential moving average with weight 1/t_W (1/t early on), which removes the
+jitter a constant-step optimiser leaves around the optimum; "best" the paper's lambda_best, the
+iterate at the last improvement of the moving-average ELBO; "last" the final iterate.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ class StopRule:
     window: int = 25
     patience: int = 100
     max_iter: int = 5000
-    return_best: bool = True
+    output: str = "average"
     max_bad: int = 20
 
 
@@ -50,6 +54,7 @@ class _State(NamedTuple):
     ma_best: jax.Array
     patience: jax.Array
     best_params: Any
+    avg_params: Any
     bad: jax.Array
 
 
@@ -86,9 +91,11 @@ def run_vi(estimator, optimizer: optax.GradientTransformation, params0, key: jax
                              jnp.where(improved, 0, s.patience))
         best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old),
                                       s.params, s.best_params)
+        rate = 1.0 / jnp.minimum(s.it + 1, tw).astype(float)
+        avg = jax.tree_util.tree_map(lambda a, p: a + rate * (p - a), s.avg_params, params)
         bad = jnp.where(ok, 0, s.bad + 1)
         return _State(s.it + 1, params, opt_state, est_state, key, trace, ma_best, patience,
-                      best, bad)
+                      best, avg, bad)
 
     init = _State(
         it=jnp.zeros((), jnp.int32),
@@ -100,11 +107,18 @@ def run_vi(estimator, optimizer: optax.GradientTransformation, params0, key: jax
         ma_best=jnp.array(-jnp.inf),
         patience=jnp.zeros((), jnp.int32),
         best_params=params0,
+        avg_params=params0,
         bad=jnp.zeros((), jnp.int32),
     )
     s = jax.lax.while_loop(cond, body, init)
-    use_best = stop.return_best & jnp.isfinite(s.ma_best)
-    params = jax.tree_util.tree_map(lambda b, p: jnp.where(use_best, b, p),
-                                    s.best_params, s.params)
+    if stop.output == "average":
+        params = s.avg_params
+    elif stop.output == "best":
+        params = jax.tree_util.tree_map(lambda b, p: jnp.where(jnp.isfinite(s.ma_best), b, p),
+                                        s.best_params, s.params)
+    elif stop.output == "last":
+        params = s.params
+    else:
+        raise ValueError(f"unknown VI output '{stop.output}': choose average, best or last")
     return VIOutput(params, s.trace, s.it, s.patience >= stop.patience,
                     s.bad >= stop.max_bad, s.ma_best)

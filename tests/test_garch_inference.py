@@ -1,0 +1,103 @@
+"""GARCH inference: recovery of simulated truth, VI against NUTS, failure reporting, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import bayesvol as bv
+from bayesvol.cli import main
+from bayesvol.simulate import simulate_garch
+
+TRUTH = {"omega": 0.1, "alpha": 0.2, "beta": 0.75, "nu": 4.0, "xi": 0.8}
+T_SHORT = 1500
+
+
+def simulated(dist: str, T: int = T_SHORT, seed: int = 7):
+    keep = {k: v for k, v in TRUTH.items() if k in ("omega", "alpha", "beta")
+            or (k == "nu" and dist != "normal") or (k == "xi" and dist == "skewt")}
+    return simulate_garch(T, dist=dist, seed=seed, **keep).to_frame(), keep
+
+
+@pytest.mark.parametrize("dist", ["normal", "t", "skewt"])
+def test_vi_recovers_truth(dist):
+    """Each true value within 3 posterior sd of the posterior mean (a 90% interval would miss
+    about one of these 12 checks by chance alone)."""
+    frame, truth = simulated(dist)
+    fit = bv.fit(frame, dist=dist, method="vi", seed=0)
+    assert fit.diagnostics["converged"]
+    s = fit.summary()
+    for name, value in truth.items():
+        assert abs(s.loc[name, "mean"] - value) < 3 * s.loc[name, "sd"], (name, s.loc[name])
+
+
+def test_posterior_shrinks_with_more_data():
+    short, _ = simulated("normal", T=500, seed=3)
+    long, _ = simulated("normal", T=4000, seed=3)
+    s_short = bv.fit(short, method="vi").summary()
+    s_long = bv.fit(long, method="vi").summary()
+    for name in ("omega", "alpha", "beta"):
+        assert s_long.loc[name, "sd"] < 0.6 * s_short.loc[name, "sd"], name
+        err_long = abs(s_long.loc[name, "mean"] - TRUTH[name])
+        assert err_long < 3 * s_long.loc[name, "sd"], name
+
+
+def test_vi_matches_nuts_on_a_short_series():
+    """Full-rank VI against NUTS on the same model: overlap accuracy per parameter.
+
+    The threshold (90%) sits below the 95% goal measured in benchmarks/garch_vi.py against a
+    20,000-draw reference, because with 2 x 1000 NUTS draws the kernel-density noise of the
+    metric alone costs a few percent (two NUTS runs score about 96-97% against each other)."""
+    frame, _ = simulated("t", T=1000, seed=11)
+    vi = bv.fit(frame, dist="t", method="vi", seed=1, num_draws=8000)
+    nuts = bv.fit(frame, dist="t", method="nuts", seed=2, num_warmup=500, num_samples=1000)
+    assert nuts.diagnostics["divergences"] == 0
+    assert nuts.diagnostics["rhat_max"] < 1.02
+    acc = bv.accuracy_table(vi.flat_draws(), nuts.flat_draws())["accuracy"]
+    assert (acc > 90.0).all(), acc.to_dict()
+    mf = bv.fit(frame, dist="t", method="vi", seed=1, family="meanfield", num_draws=8000)
+    acc_mf = bv.accuracy_table(mf.flat_draws(), nuts.flat_draws())["accuracy"]
+    assert acc_mf.mean() < acc.mean()  # the paper's finding: mean-field is less accurate
+
+
+def test_panel_fit_is_per_asset_and_matches_single_fits():
+    frame, _ = simulated("normal", T=800, seed=5)
+    other, _ = simulated("normal", T=800, seed=6)
+    panel = frame.assign(A02=other["A01"].to_numpy())
+    both = bv.fit(panel, method="mle").summary()
+    one = bv.fit(frame, method="mle").summary()
+    assert "omega[A01]" in both.index and "omega[A02]" in both.index
+    assert both.loc["omega[A01]", "mean"] == pytest.approx(one.loc["omega", "mean"], rel=1e-6)
+
+
+def test_non_finite_data_likelihood_is_reported():
+    from bayesvol.errors import NumericalError
+
+    frame, _ = simulated("normal", T=300, seed=1)
+    frame.iloc[5, 0] = 1e200  # finite input, but squared it overflows the recursion
+    with pytest.raises(NumericalError):
+        bv.fit(frame, method="mle")
+
+
+def test_cli_simulate_check_fit_round_trip(tmp_path, capsys):
+    csv = tmp_path / "r.csv"
+    assert main(["simulate", "garch", "--T", "600", "--dist", "t", "--seed", "3",
+                 "--out", str(csv), "--truth", str(tmp_path / "truth.json")]) == 0
+    assert main(["check", str(csv)]) == 0
+    out = tmp_path / "fit"
+    assert main(["fit", str(csv), "--model", "garch", "--dist", "t", "--method", "vi",
+                 "--seed", "1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "vi" and summary["dist"] == "t"
+    assert set(summary["parameters"]) == {"omega", "alpha", "beta", "nu"}
+    assert summary["diagnostics"]["converged"] is True
+    loaded = bv.Fit.load(out)
+    assert loaded.summary().round(12).equals(
+        bv.Fit.load(out).summary().round(12))
+    assert abs(summary["parameters"]["nu"]["mean"] - loaded.summary().loc["nu", "mean"]) < 1e-12
+    capsys.readouterr()
+    assert main(["fit", str(csv), "--dist", "cauchy", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "cauchy" in err[0]
+    assert not (tmp_path / "x").exists()
