@@ -27,7 +27,6 @@ from bayesvol.inference.sequential import (
 )
 from bayesvol.models.garch import GarchModel
 from bayesvol.results import series_data
-from bayesvol.simulate.garch import simulate_garch
 
 T_N, T0, H = 620, 520, 50
 # Tighter than the defaults (more MC samples, longer window and patience) so that two VI runs
@@ -36,9 +35,23 @@ T_N, T0, H = 620, 520, 50
 OPTS = bv.VIOptions(mc_samples=32, window=100, patience=300, learning_rate=0.02)
 
 
+def _garch(T: int, n: int, seed: int, omega=0.05, alpha=0.15, beta=0.8, nu=None) -> np.ndarray:
+    """n GARCH(1,1) paths [n, T] (numpy; unit-variance normal or t innovations, burn-in 200)."""
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal((n, T + 200))
+    if nu is not None:
+        eps = rng.standard_t(nu, (n, T + 200)) * np.sqrt((nu - 2) / nu)
+    y, s = np.zeros((n, T + 200)), np.full(n, omega / (1 - alpha - beta))
+    for t in range(T + 200):
+        y[:, t] = np.sqrt(s) * eps[:, t]
+        s = omega + alpha * y[:, t] ** 2 + beta * s
+    return y[:, 200:]
+
+
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return simulate_garch(T_N, omega=0.05, alpha=0.15, beta=0.8, n_assets=2, seed=1).to_frame()
+    return pd.DataFrame(_garch(T_N, 2, seed=1).T, columns=["A01", "A02"],
+                        index=pd.bdate_range("2000-01-03", periods=T_N, name="date"))
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +129,7 @@ def test_exact_carry_is_loglik_difference():
     # the old data), and the two sides would differ.
     model = GarchModel(dist="t", start=1.0)
     rng = np.random.default_rng(0)
-    y = simulate_garch(300, omega=0.1, alpha=0.1, beta=0.85, dist="t", nu=6.0, n_assets=2,
-                       seed=3).returns.copy()
+    y = _garch(300, 2, seed=3, omega=0.1, alpha=0.1, beta=0.85, nu=6.0)
     y[1, :10] = np.nan  # ragged: asset 1 lists late ...
     y[1, 255:260] = np.nan  # ... and its old data end before the last old date
     dates = pd.bdate_range("2010-01-04", periods=300)
@@ -127,22 +139,22 @@ def test_exact_carry_is_loglik_difference():
     cov = np.stack([0.05 * np.eye(4), 0.02 * np.eye(4) + 0.01])
     exact = uvb_data(model, old, full, mu, cov, "exact")
     plugin = uvb_data(model, old, full, mu, cov, "plugin")
-    d_full, d_old = series_data(full), series_data(old)
-    for i in range(2):
-        def pick(tree, i=i):
-            return jax.tree_util.tree_map(lambda x: x[i], tree)
+    z = jnp.asarray(np.concatenate([mu, mu + rng.normal(scale=0.3, size=mu.shape)]))
+    twice = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), (
+        series_data(full), series_data(old), exact, plugin))
 
-        for z in (mu[i], mu[i] + rng.normal(scale=0.3, size=4)):
-            z = jnp.asarray(z)
-            want = (model.log_likelihood(z, pick(d_full))
-                    - model.log_likelihood(z, pick(d_old)))
-            got = UVBTarget(model, "exact").log_likelihood(z, pick(exact))
-            assert float(got) == pytest.approx(float(want), abs=1e-8)
-        # at the previous mean the plug-in variance is the exact one, so both carries agree
-        z = jnp.asarray(mu[i])
-        assert float(UVBTarget(model, "plugin").log_likelihood(z, pick(plugin))) == \
-            pytest.approx(float(UVBTarget(model, "exact").log_likelihood(z, pick(exact))),
-                          abs=1e-8)
+    @jax.jit
+    def logliks(z, d_full, d_old, d_exact, d_plugin):
+        ll = jax.vmap(model.log_likelihood)
+        return (ll(z, d_full) - ll(z, d_old),
+                jax.vmap(UVBTarget(model, "exact").log_likelihood)(z, d_exact),
+                jax.vmap(UVBTarget(model, "plugin").log_likelihood)(z, d_plugin))
+
+    want, got, got_plugin = (np.asarray(a) for a in logliks(z, *twice))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-8)
+    # at the previous mean (first two rows) the plug-in variance is the exact one
+    np.testing.assert_allclose(got_plugin[:2], got[:2], rtol=0, atol=1e-8)
+    assert np.all(np.abs(got_plugin[2:] - got[2:]) > 1e-6)  # elsewhere it is not
 
 
 def test_update_errors(frame, fit0):

@@ -36,22 +36,39 @@ def fit(
     prices: bool = typer.Option(False, "--prices", help="the file holds prices"),
     scale: float = typer.Option(1.0, "--scale", help="multiply returns (100 for percent)"),
     mean: bool = typer.Option(False, "--mean", help="fit a constant mean mu"),
-    family: str = typer.Option("fullrank", "--family", help="VI family"),
+    family: str = typer.Option("fullrank", "--family",
+                               help="VI family: fullrank, meanfield, precision"),
+    estimator: str = typer.Option("reparam", "--estimator",
+                                  help="VI gradient: reparam, or score (control variates)"),
+    preset: str = typer.Option("fast", "--vi-preset",
+                               help="fast (mode start, Adam) or paper (the paper's schedule)"),
     num_warmup: int = typer.Option(1000, "--num-warmup", help="NUTS warm-up"),
     num_samples: int = typer.Option(1000, "--num-samples", help="NUTS draws per chain"),
     num_chains: int = typer.Option(2, "--num-chains", help="NUTS chains"),
 ) -> None:
     """Fit a model to a returns file and write summary.json and posterior.nc."""
+    import sys
+    from contextlib import nullcontext
+
     from ..api import fit as fit_api
     from ..data import load_returns
+    from ..errors import InputError
+    from ..inference.runner import VIOptions
 
     if out.exists() and not out.is_dir():
         fail(f"{out}: --out must be a folder, and a file of that name exists")
+    if preset not in ("fast", "paper"):
+        raise InputError(f"--vi-preset must be fast or paper, got '{preset}'")
     panel = load_returns(file, prices=prices, scale=scale)
-    with console.status(f"fitting {model} ({dist}) by {method} to {panel.n_assets} asset(s)"):
+    vi = (VIOptions.paper(estimator) if preset == "paper"
+          else VIOptions(family=family, estimator=estimator))
+    progress = method == "nuts" and sys.stderr.isatty()  # NumPyro draws its own bar
+    status = nullcontext() if progress else console.status(
+        f"fitting {model} ({dist}) by {method} to {panel.n_assets} asset(s)")
+    with status:
         result = fit_api(panel, model=model, dist=dist, method=method, seed=seed, mean=mean,
-                         family=family, num_warmup=num_warmup, num_samples=num_samples,
-                         num_chains=num_chains, progress=False)
+                         vi=vi, num_warmup=num_warmup, num_samples=num_samples,
+                         num_chains=num_chains, progress=progress)
     print_summary(result, f"{model} {dist} by {method}, {panel.n_obs} observations")
     result.save(out)
     diag = result.summary_dict()["diagnostics"]

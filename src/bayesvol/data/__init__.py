@@ -5,8 +5,10 @@ long layout) into a :class:`ReturnsPanel`; every bad input raises
 :class:`bayesvol.errors.InputError` with a one-line message naming file, column and row.
 """
 
+from .bundled import load_bundled
 from .frequency import infer_frequency
 from .panel import ReturnsPanel
 from .readers import load_returns, prices_to_returns
 
-__all__ = ["ReturnsPanel", "infer_frequency", "load_returns", "prices_to_returns"]
+__all__ = ["ReturnsPanel", "infer_frequency", "load_bundled", "load_returns",
+           "prices_to_returns"]

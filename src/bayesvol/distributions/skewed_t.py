@@ -17,10 +17,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
-from numpyro.distributions import Distribution, constraints
+from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes
 
-from .standardized_t import std_t_logpdf, std_t_sample
+from .standardized_t import LocationScale, std_t_logpdf, std_t_sample
 
 
 def skewed_t_moments(nu: jax.Array, xi: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -76,7 +76,7 @@ def skewed_t_skewness(nu: jax.Array, xi: jax.Array) -> jax.Array:
     return (e3 - 3.0 * e1 * e2 + 2.0 * e1**3) / var**1.5
 
 
-class SkewedT(Distribution):
+class SkewedT(LocationScale):
     """NumPyro distribution ``loc + scale * eps`` with eps unit-variance skewed-t(nu, xi)."""
 
     arg_constraints = {
@@ -102,11 +102,3 @@ class SkewedT(Distribution):
     def log_prob(self, value):
         z = (value - self.loc) / self.scale
         return skewed_t_logpdf(z, self.nu, self.xi) - jnp.log(self.scale)
-
-    @property
-    def mean(self):
-        return jnp.broadcast_to(self.loc, self.batch_shape)
-
-    @property
-    def variance(self):
-        return jnp.broadcast_to(self.scale**2, self.batch_shape)

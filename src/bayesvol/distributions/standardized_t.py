@@ -32,7 +32,19 @@ def std_t_sample(key: jax.Array, nu: jax.Array, shape: tuple[int, ...] = ()) -> 
     return t * jnp.sqrt((nu - 2.0) / nu)
 
 
-class StandardizedT(Distribution):
+class LocationScale(Distribution):
+    """Shared moments of ``loc + scale * eps`` for a unit-variance, mean-zero eps."""
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(self.loc, self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(self.scale**2, self.batch_shape)
+
+
+class StandardizedT(LocationScale):
     """NumPyro distribution ``loc + scale * eps`` with eps unit-variance Student-t(nu)."""
 
     arg_constraints = {
@@ -55,11 +67,3 @@ class StandardizedT(Distribution):
     def log_prob(self, value):
         z = (value - self.loc) / self.scale
         return std_t_logpdf(z, self.nu) - jnp.log(self.scale)
-
-    @property
-    def mean(self):
-        return jnp.broadcast_to(self.loc, self.batch_shape)
-
-    @property
-    def variance(self):
-        return jnp.broadcast_to(self.scale**2, self.batch_shape)

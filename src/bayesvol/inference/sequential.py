@@ -157,7 +157,7 @@ def _continuation_dates(dates: pd.DatetimeIndex, h: int) -> pd.DatetimeIndex:
     date), otherwise steps of the median spacing of the fit's dates."""
     daily = bool((dates == dates.normalize()).all())
     step = pd.Timedelta(int(np.median(np.diff(dates.asi8))), "ns") if len(dates) > 1 else None
-    if step is None or (daily and (dates.dayofweek < 5).all() and step <= pd.Timedelta("3D")):
+    if step is None or (daily and (dates.day_of_week < 5).all() and step <= pd.Timedelta("3D")):
         return pd.bdate_range(dates[-1] + pd.offsets.BDay(1), periods=h)
     return pd.DatetimeIndex([dates[-1] + (j + 1) * step for j in range(h)])
 
@@ -186,8 +186,11 @@ def _new_block(fit: Fit, new_returns) -> ReturnsPanel:
                          f"{what}", source=new.source)
     bad = new.dates[new.dates <= old.dates[-1]]
     if len(bad):
+        def fmt(ts: pd.Timestamp) -> str:
+            return str(ts.date()) if ts == ts.normalize() else ts.isoformat(sep=" ")
+
         raise InputError(f"new returns must come strictly after the fit's last date "
-                         f"{old.dates[-1].date()}: {bad[0].date()} does not", source=new.source)
+                         f"{fmt(old.dates[-1])}: {fmt(bad[0])} does not", source=new.source)
     return new.select(old.assets)
 
 
@@ -266,11 +269,14 @@ def update_fit(fit: Fit, new_returns, method: str = "seqsvb", seed: int | None =
     new = _new_block(fit, new_returns)
     full = _concat(fit.panel, new)
     base = dict(fit.options)
+    fields = {f.name for f in dataclasses.fields(VIOptions)}
     if isinstance(vi, VIOptions):
         opts = vi
-    else:
-        fields = {f.name for f in dataclasses.fields(VIOptions)}
-        opts = VIOptions(**{k: v for k, v in {**base, **(vi or {})}.items() if k in fields})
+    else:  # the fit's own options (fields of older versions dropped), overridden by ``vi``
+        try:
+            opts = VIOptions(**{**{k: v for k, v in base.items() if k in fields}, **(vi or {})})
+        except TypeError as exc:
+            raise InputError(f"bad VI options {vi!r}: {exc}") from None
     old_family = get_family(base.get("family", "fullrank"))
     family = get_family(opts.family)
     params = jax.tree_util.tree_map(jnp.asarray, dict(fit.vi_params))
