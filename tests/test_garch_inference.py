@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import bayesvol as bv
@@ -101,3 +102,12 @@ def test_cli_simulate_check_fit_round_trip(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "cauchy" in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_same_seed_same_numbers_different_seed_different_draws():
+    frame, _ = simulated("normal", T=600, seed=2)
+    a = bv.fit(frame, method="vi", seed=4)
+    b = bv.fit(frame, method="vi", seed=4)
+    c = bv.fit(frame, method="vi", seed=5)
+    np.testing.assert_array_equal(a.z, b.z)
+    assert not np.array_equal(a.z, c.z)

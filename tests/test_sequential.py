@@ -25,6 +25,7 @@ from bayesvol.inference.sequential import (
     update_fit,
     uvb_data,
 )
+from bayesvol.inference.vi.families import get_family
 from bayesvol.models.garch import GarchModel
 from bayesvol.results import series_data
 
@@ -97,7 +98,7 @@ def test_uvb_close_to_refit_and_uses_block_only(frame, fit0, refits):
         assert diff < 0.5 and acc > 85.0
     # the UVB log-joint at z is the block log-likelihood (new points only, variance entering
     # the block from the recursion at the previous mean) plus log N(z; mu_prev, Sigma_prev)
-    mu, cov = jax.vmap(bv.inference.vi.families.get_family("fullrank").mean_cov)(
+    mu, cov = jax.vmap(get_family("fullrank").mean_cov)(
         jax.tree_util.tree_map(jnp.asarray, fit0.vi_params))
     mu, cov = np.asarray(mu), np.asarray(cov)
     data = uvb_data(fit0.model, fit0.panel, u1.panel, mu, cov, "plugin")

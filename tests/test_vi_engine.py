@@ -95,3 +95,24 @@ def test_newton_mode_and_laplace_covariance_on_a_gaussian():
     assert bool(res.ok)
     np.testing.assert_allclose(res.z, MEAN, atol=1e-8)
     np.testing.assert_allclose(res.cov, COV, atol=1e-8)
+
+
+def test_psis_corrects_a_slightly_wrong_q_and_flags_a_bad_one():
+    """q = N(0, 1.2^2) for p = N(0.3, 1): PSIS resampling moves the draws to p's moments and
+    k-hat is small; q = N(0, 0.3^2) is far too narrow: k-hat > 0.7 and the draws are kept."""
+    from scipy.stats import norm
+
+    from bayesvol.inference.vi.psis import psis_resample
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.0, 1.2, size=(20000, 1))
+    lw = norm(0.3, 1.0).logpdf(z[:, 0]) - norm(0.0, 1.2).logpdf(z[:, 0])
+    out, k_hat, ess, resampled = psis_resample(z, lw, seed=1)
+    assert resampled and k_hat < 0.5 and ess > 10000
+    assert np.mean(out) == pytest.approx(0.3, abs=0.03)
+    assert np.std(out) == pytest.approx(1.0, abs=0.03)
+    narrow = rng.normal(0.0, 0.3, size=(4000, 1))
+    lw = norm(0.0, 1.0).logpdf(narrow[:, 0]) - norm(0.0, 0.3).logpdf(narrow[:, 0])
+    out, k_hat, _, resampled = psis_resample(narrow, lw, seed=1)
+    assert not resampled and k_hat > 0.7
+    np.testing.assert_array_equal(out, narrow)

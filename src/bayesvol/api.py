@@ -90,7 +90,10 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
                   diagnostics={"converged": bool(np.all(res.converged)),
                                "iterations": int(np.max(res.iterations)),
                                "iterations_per_asset": res.iterations.tolist(),
-                               "mode_ok": res.mode_ok.tolist()})
+                               "mode_ok": res.mode_ok.tolist(),
+                               "pareto_k": res.pareto_k.tolist(),
+                               "psis_resampled": res.psis_resampled.tolist(),
+                               "psis_ess": res.psis_ess.tolist()})
     elif method == "nuts":
         res = run_nuts_batch(mdl, sdata, key, num_warmup, num_samples, num_chains, progress)
         if not np.all(res.finite):

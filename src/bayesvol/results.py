@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -201,8 +200,10 @@ class Fit:
         return update_fit(self, new_returns, method=method, **kwargs)
 
     # ---------------------------------------------------------------------- save / load
-    def to_inference_data(self) -> az.InferenceData:
+    def to_inference_data(self):
         """ArviZ InferenceData: posterior (natural and unconstrained), observed returns."""
+        import arviz as az  # imported here: it costs seconds at start-up
+
         coords = {"asset": list(self.assets)}
         post = {k: np.moveaxis(v, 0, -1) for k, v in self.draws().items()}  # chain, draw, asset
         post["z"] = np.moveaxis(self.z, 0, 2)  # chain, draw, asset, z_dim
@@ -251,6 +252,8 @@ class Fit:
         path = Path(out_dir) / "posterior.nc"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no posterior.nc here (write one with 'fit --out')")
+        import arviz as az
+
         idata = az.from_netcdf(path, engine="h5netcdf")
         attrs = json.loads(idata.posterior.attrs["bayesvol_fit"])
         assets = [str(a) for a in idata.posterior["asset"].values]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,6 +40,8 @@ def run_nuts(model: Callable, model_args: tuple, z_init: jax.Array, key: jax.Arr
 
 def convergence(z: np.ndarray) -> tuple[float, float]:
     """(max split R-hat, min bulk ESS) over the coordinates of draws z [chains, draws, d]."""
+    import arviz as az  # imported here: it costs seconds at start-up
+
     ds = az.convert_to_dataset({"z": z})
     rhat = float(np.max(az.rhat(ds)["z"].values)) if z.shape[0] > 1 else float("nan")
     ess = float(np.min(az.ess(ds)["z"].values))

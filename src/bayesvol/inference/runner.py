@@ -22,6 +22,7 @@ from .vi.estimators import get_estimator
 from .vi.families import draw, get_family
 from .vi.loop import StopRule, run_vi
 from .vi.optim import get_optimizer
+from .vi.psis import psis_resample
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class VIOptions:
 
     family: meanfield | fullrank | precision;  estimator: reparam | score;
     init: laplace (mode + Laplace covariance) | mode (mode, 0.1 I) | zeros (0, 0.1 I).
+    psis: compute Pareto-smoothed importance weights p/q of q's draws and their k-hat (the
+    reliability diagnostic of Yao et al. 2018); resample the draws by them when k-hat < 0.7,
+    otherwise keep q's draws (vi/psis.py).
     """
 
     family: str = "fullrank"
@@ -43,6 +47,7 @@ class VIOptions:
     max_iter: int = 2000
     entropy: str = "analytic"
     output: str = "average"
+    psis: bool = True
     num_draws: int = 4000
     elbo_draws: int = 1000
 
@@ -53,7 +58,7 @@ class VIOptions:
         s = mc_samples or (5 if estimator == "reparam" else 10)
         return cls(family=family, estimator=estimator, mc_samples=s, optimizer="tran",
                    learning_rate=0.02, init="mode", window=25, patience=100, max_iter=20000,
-                   entropy="mc", output="best")
+                   entropy="mc", output="best", psis=False)
 
 
 @lru_cache(maxsize=64)
@@ -96,9 +101,11 @@ def _vi_program(model, opts: VIOptions):
         k_run, k_draw, k_elbo = jax.random.split(key, 3)
         out = run_vi(est, get_optimizer(opts.optimizer, opts.learning_rate), params, k_run, stop)
         z = draw(family, out.params, k_draw, opts.num_draws)
+        log_w = (jax.vmap(lj)(z) - family.log_q(out.params, z) if opts.psis
+                 else jnp.zeros(opts.num_draws))  # importance log-weights p / q
         ze = draw(family, out.params, k_elbo, opts.elbo_draws)
         elbo = jnp.mean(jax.vmap(lj)(ze)) + family.entropy(out.params)
-        return out, z, elbo
+        return out, z, elbo, log_w
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None))), jax.jit(jax.vmap(one))
 
@@ -114,6 +121,10 @@ class VIResult:
     failed: np.ndarray
     mode_ok: np.ndarray
     seconds: float
+    log_weights: np.ndarray  # [N, draws] log p(y, z) - log q(z) at q's draws
+    pareto_k: np.ndarray  # [N] PSIS shape estimate (vi/psis.py)
+    psis_ess: np.ndarray  # [N] effective sample size of the smoothed weights
+    psis_resampled: np.ndarray  # [N] whether z holds the PSIS-resampled draws
 
 
 def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> VIResult:
@@ -124,21 +135,28 @@ def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> 
     if params0 is None:
         mode = run_mode(model, data)
         z0, cov0, mode_ok = mode.z, mode.cov, np.asarray(mode.ok)
-        out, z, elbo = _vi_program(model, opts)[0](data, z0, cov0, keys, None)
+        out, z, elbo, log_w = _vi_program(model, opts)[0](data, z0, cov0, keys, None)
     else:
         d = model.dim
         z0 = jnp.zeros((n, d))
         cov0 = jnp.broadcast_to(jnp.eye(d), (n, d, d))
         mode_ok = np.ones(n, bool)
-        out, z, elbo = _vi_program(model, opts)[1](data, z0, cov0, keys, params0)
+        out, z, elbo, log_w = _vi_program(model, opts)[1](data, z0, cov0, keys, params0)
     jax.block_until_ready(z)
     its = np.asarray(out.iterations)
     trace = np.asarray(out.elbo_trace)
+    z, log_w = np.array(z), np.asarray(log_w)
+    k_hat, ess, resampled = np.full(n, np.nan), np.zeros(n), np.zeros(n, bool)
+    if opts.psis:
+        seed = int(jax.random.randint(jax.random.fold_in(key, 7), (), 0, 2**31 - 1))
+        for i in range(n):
+            z[i], k_hat[i], ess[i], resampled[i] = psis_resample(z[i], log_w[i], seed + i)
     return VIResult(
-        z=np.asarray(z)[:, None], params=jax.tree_util.tree_map(np.asarray, out.params),
+        z=z[:, None], params=jax.tree_util.tree_map(np.asarray, out.params),
         elbo=np.asarray(elbo), elbo_trace=[trace[i, : its[i]] for i in range(n)],
         iterations=its, converged=np.asarray(out.converged), failed=np.asarray(out.failed),
-        mode_ok=mode_ok, seconds=time.perf_counter() - t0)
+        mode_ok=mode_ok, seconds=time.perf_counter() - t0, log_weights=log_w,
+        pareto_k=k_hat, psis_ess=ess, psis_resampled=resampled)
 
 
 @dataclass

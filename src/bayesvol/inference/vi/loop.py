@@ -10,7 +10,9 @@ grows; the loop stops at patience P or at ``max_iter``.
 
 What is returned (``StopRule.output``): "average" (default) the Polyak-Ruppert average of the
 iterates, an exponential moving average with weight 1/t_W (1/t early on), which removes the
-jitter a constant-step optimiser leaves around the optimum; "best" the paper's lambda_best, the
+jitter a constant-step optimiser leaves around the optimum; "tail" the arithmetic mean of all
+iterates after the first t_W (a longer average: less jitter, a little more lag when the
+iterates still drift); "best" the paper's lambda_best, the
 iterate at the last improvement of the moving-average ELBO; "last" the final iterate.
 """
 
@@ -91,7 +93,10 @@ def run_vi(estimator, optimizer: optax.GradientTransformation, params0, key: jax
                              jnp.where(improved, 0, s.patience))
         best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old),
                                       s.params, s.best_params)
-        rate = 1.0 / jnp.minimum(s.it + 1, tw).astype(float)
+        if stop.output == "tail":  # arithmetic mean of the iterates after the first tw
+            rate = 1.0 / jnp.maximum(s.it - tw + 2, 1).astype(float)
+        else:  # exponential moving average, weight 1/tw (1/t at first)
+            rate = 1.0 / jnp.minimum(s.it + 1, tw).astype(float)
         avg = jax.tree_util.tree_map(lambda a, p: a + rate * (p - a), s.avg_params, params)
         bad = jnp.where(ok, 0, s.bad + 1)
         return _State(s.it + 1, params, opt_state, est_state, key, trace, ma_best, patience,
@@ -111,7 +116,7 @@ def run_vi(estimator, optimizer: optax.GradientTransformation, params0, key: jax
         bad=jnp.zeros((), jnp.int32),
     )
     s = jax.lax.while_loop(cond, body, init)
-    if stop.output == "average":
+    if stop.output in ("average", "tail"):
         params = s.avg_params
     elif stop.output == "best":
         params = jax.tree_util.tree_map(lambda b, p: jnp.where(jnp.isfinite(s.ma_best), b, p),
