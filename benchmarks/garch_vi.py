@@ -21,6 +21,7 @@ Writes results/garch_vi.json (all figures and machine info) and results/garch_vi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -55,6 +56,8 @@ QUICK = {"lengths": (1000,), "repeats": 2, "nuts_timing": (300, 300),
          "ref": (1, 500, 1500), "noise_floor": False, "mvn_max_steps": 4000,
          "starts": (900,), "updates": (2,)}
 Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
+# VIOptions.psis (PSIS resampling of q's draws, on by default) is timed on and off when present
+HAS_PSIS = "psis" in {f.name for f in dataclasses.fields(bv.VIOptions)}
 
 
 def log(msg: str) -> None:
@@ -136,7 +139,13 @@ def section_speed(series, cfg) -> tuple[dict, Table]:
              "vi_warm_all_s": [f.runtime["total"] for f in warm],
              "vi_iterations": [f.diagnostics["iterations"] for f in warm],
              "vi_converged": all(f.diagnostics["converged"] for f in [cold, *warm]),
-             "vi_elbo": float(cold.elbo[0]), "_fit": cold}
+             "vi_elbo": float(cold.elbo[0]), "_fit": cold,
+             "pareto_k": cold.diagnostics.get("pareto_k", [None])[0]}
+        if HAS_PSIS:
+            log(f"speed T={T}: VI with psis=False, cold then warm")
+            off = [fit_vi(df, seed=s, psis=False) for s in range(cfg["repeats"] + 1)]
+            r["vi_nopsis_warm_s"] = statistics.median(f.runtime["total"] for f in off[1:])
+            r["_fit_nopsis"] = off[0]
         log(f"speed T={T}: arch MLE")
         r["arch_s"] = arch_seconds(df.iloc[:, 0].to_numpy(), cfg["repeats"])
         log(f"speed T={T}: NumPyro AutoMultivariateNormal")
@@ -156,6 +165,9 @@ def section_speed(series, cfg) -> tuple[dict, Table]:
         ("VI cold: first call at this T (compile incl.) [s]", lambda r: fmt(r["vi_cold_s"])),
         (f"VI warm: median of {cfg['repeats']} seeds [s]", lambda r: fmt(r["vi_warm_s"])),
         ("VI iterations (warm runs)", lambda r: ",".join(map(str, r["vi_iterations"]))),
+        *([("VI warm, psis=False: median [s]", lambda r: fmt(r["vi_nopsis_warm_s"])),
+           ("PSIS k-hat (seed-0 VI fit)", lambda r: fmt(r["pareto_k"], 2))] if HAS_PSIS
+          else []),
         (f"arch MLE, t GARCH: median of {cfg['repeats']} [s]", lambda r: fmt(r["arch_s"])),
         ("AutoMVN SVI to our ELBO - 1 [s]", lambda r: fmt(r["automvn"]["seconds_to_target"])),
         ("AutoMVN steps to target / steps run",
@@ -183,6 +195,8 @@ def section_accuracy(series, speed, cfg, lengths) -> tuple[dict, Table, dict]:
         ref = fit_nuts(df, 100, chains, w, n)
         refs[T] = ref
         rows = {"VI full-rank (default)": speed[T]["_fit"] if T in speed else fit_vi(df)}
+        if HAS_PSIS and T in speed:
+            rows["VI full-rank, psis=False"] = speed[T]["_fit_nopsis"]
         log(f"accuracy T={T}: VI mean-field, VI paper settings")
         rows["VI mean-field"] = fit_vi(df, family="meanfield")
         rows["VI paper settings (reparam, S=5)"] = fit_vi(df, vi=bv.VIOptions.paper())
@@ -293,13 +307,16 @@ def machine_info() -> dict:
 
 
 def clean(obj):
-    """JSON-ready copy: drops '_' keys (fit objects), stringifies keys, numpy -> python."""
+    """JSON-ready copy: drops '_' keys (fit objects), stringifies keys, numpy -> python,
+    NaN / inf -> null."""
     if isinstance(obj, dict):
         return {str(k): clean(v) for k, v in obj.items() if not str(k).startswith("_")}
     if isinstance(obj, (list, tuple)):
         return [clean(v) for v in obj]
     if isinstance(obj, np.generic):
-        return obj.item()
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
     return obj
 
 

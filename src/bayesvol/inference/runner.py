@@ -31,14 +31,16 @@ class VIOptions:
 
     family: meanfield | fullrank | precision;  estimator: reparam | score;
     init: laplace (mode + Laplace covariance) | mode (mode, 0.1 I) | zeros (0, 0.1 I).
-    psis: compute Pareto-smoothed importance weights p/q of q's draws and their k-hat (the
+    num_draws: posterior draws from q; the log-joint is evaluated once at them and serves
+    both the final ELBO estimate, mean log p(y, z) + H[q], and the importance weights.
+    psis: compute Pareto-smoothed importance weights p/q of those draws and their k-hat (the
     reliability diagnostic of Yao et al. 2018); resample the draws by them when k-hat < 0.7,
     otherwise keep q's draws (vi/psis.py).
     """
 
     family: str = "fullrank"
     estimator: str = "reparam"
-    mc_samples: int = 16
+    mc_samples: int = 8
     optimizer: str = "adam"
     learning_rate: float = 0.01
     init: str = "laplace"
@@ -48,8 +50,7 @@ class VIOptions:
     entropy: str = "analytic"
     output: str = "average"
     psis: bool = True
-    num_draws: int = 4000
-    elbo_draws: int = 1000
+    num_draws: int = 1000
 
     @classmethod
     def paper(cls, estimator: str = "reparam", mc_samples: int | None = None) -> VIOptions:
@@ -98,13 +99,12 @@ def _vi_program(model, opts: VIOptions):
             return model.log_joint(z, data)
         est = get_estimator(opts.estimator, family, lj, opts.mc_samples, opts.entropy)
         params = _initial_params(family, opts.init, z0, cov0) if params0 is None else params0
-        k_run, k_draw, k_elbo = jax.random.split(key, 3)
+        k_run, k_draw = jax.random.split(key)
         out = run_vi(est, get_optimizer(opts.optimizer, opts.learning_rate), params, k_run, stop)
         z = draw(family, out.params, k_draw, opts.num_draws)
-        log_w = (jax.vmap(lj)(z) - family.log_q(out.params, z) if opts.psis
-                 else jnp.zeros(opts.num_draws))  # importance log-weights p / q
-        ze = draw(family, out.params, k_elbo, opts.elbo_draws)
-        elbo = jnp.mean(jax.vmap(lj)(ze)) + family.entropy(out.params)
+        log_p = jax.vmap(lj)(z)
+        elbo = jnp.mean(log_p) + family.entropy(out.params)
+        log_w = log_p - family.log_q(out.params, z)  # importance log-weights p / q
         return out, z, elbo, log_w
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None))), jax.jit(jax.vmap(one))
