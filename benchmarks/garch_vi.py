@@ -12,8 +12,8 @@ its first 1000 points, everywhere. Three sections, each printed as a table:
 3. sequential: UVB and Seq-SVB updates (spec 2.10; Tables 3, 5, 6 scaled down) to T_N = 1000:
    time per update against a full refit on the same data, and accuracy after c updates.
 
-    /work/venv/bin/python benchmarks/garch_vi.py            # full run (about 9-10 min, 2 cores)
-    /work/venv/bin/python benchmarks/garch_vi.py --quick    # smoke run (about 2-3 min)
+    python benchmarks/garch_vi.py            # full run (about 9-10 min, 2 cores)
+    python benchmarks/garch_vi.py --quick    # smoke run (about 2-3 min)
 
 Writes results/garch_vi.json (all figures and machine info) and results/garch_vi.md.
 """

@@ -14,9 +14,7 @@ from arch.univariate import arch_model
 import bayesvol
 from bayesvol.models.garch import GarchModel, SeriesData
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
-if not TESTDATA.exists():  # CI clones the repo with shared/ beside it
-    TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"  # shared/ is beside the repo
 
 
 @pytest.fixture(scope="module")
