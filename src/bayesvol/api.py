@@ -77,7 +77,11 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
         raise InputError(f"asset '{short[0]}' has fewer than {min_obs} observations",
                          source=panel.source)
     mdl = build_model(model, dist, mean, start, priors, nu_map)
-    opts = vi if isinstance(vi, VIOptions) else VIOptions(**(vi or {}), **vi_options)
+    try:
+        opts = (dataclasses.replace(vi, **vi_options) if isinstance(vi, VIOptions)
+                else VIOptions(**{**(vi or {}), **vi_options}))
+    except TypeError as exc:  # an unknown option name
+        raise InputError(f"unknown fit option: {exc}") from None
     t0 = time.perf_counter()
     sdata = series_data(panel)
     key = jax.random.PRNGKey(seed)

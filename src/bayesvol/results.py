@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from .data import ReturnsPanel
 from .models.garch import GarchModel, SeriesData, align_left, bucket_length
@@ -219,6 +218,8 @@ class Fit:
             dict(zip(idata.observed_data["y"].dims, ["asset", "time"], strict=True))
         ).assign_coords(asset=list(self.assets), time=np.asarray(self.panel.dates))
         if self.vi_params is not None:
+            import xarray as xr
+
             idata.add_groups({"variational": xr.Dataset(
                 {k: (("asset",) + tuple(f"{k}_dim{j}" for j in range(v.ndim - 1)), v)
                  for k, v in self.vi_params.items()}, coords={"asset": list(self.assets)})})

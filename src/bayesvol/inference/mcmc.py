@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_value
 
@@ -47,7 +46,3 @@ def convergence(z: np.ndarray) -> tuple[float, float]:
     ess = float(np.min(az.ess(ds)["z"].values))
     return rhat, ess
 
-
-def flatten_chains(z: jnp.ndarray) -> jnp.ndarray:
-    """[chains, draws, d] -> [chains * draws, d]."""
-    return z.reshape((-1,) + z.shape[2:])
