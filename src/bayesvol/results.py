@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_write
 from .data import ReturnsPanel
 from .models.garch import GarchModel, SeriesData, align_left, bucket_length
 
@@ -241,9 +241,9 @@ class Fit:
         """Write summary.json and posterior.nc into ``out_dir`` (created if needed)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "summary.json",
+        atomic_write(out / "summary.json",
                       lambda p: Path(p).write_text(json.dumps(self.summary_dict(), indent=2)))
-        _atomic_write(out / "posterior.nc", lambda p: self.to_inference_data().to_netcdf(
+        atomic_write(out / "posterior.nc", lambda p: self.to_inference_data().to_netcdf(
             p, engine="h5netcdf"))
         return out
 
@@ -302,14 +302,3 @@ def _jsonable(obj):
         return obj.item()
     return obj
 
-
-def _atomic_write(target: Path, writer) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

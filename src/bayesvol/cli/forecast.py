@@ -7,13 +7,12 @@ CSV (asset, step, date, quantity, value) or, for a .json name, the forecast's JS
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
+from ..atomic import atomic_write
 from ..errors import InputError
 from .app import app, console
 
@@ -52,16 +51,8 @@ def forecast(
     for asset, row in fc.risk.iterrows():
         table.add_row(str(asset), *(f"{v:.4g}" for v in row))
     console.print(table)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else ".")
-    os.close(fd)
-    try:
-        if out.suffix.lower() == ".json":
-            Path(tmp).write_text(json.dumps(fc.to_dict(), indent=2))
-        else:
-            fc.to_frame().to_csv(tmp, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    if out.suffix.lower() == ".json":
+        atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(fc.to_dict(), indent=2)))
+    else:
+        atomic_write(out, lambda tmp: fc.to_frame().to_csv(tmp, index=False))
     console.print(f"wrote {out}")
