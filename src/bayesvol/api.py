@@ -7,12 +7,12 @@ import time
 
 import jax
 import numpy as np
-import pandas as pd
 
-from .data import ReturnsPanel, load_returns
+from .data import ReturnsPanel, as_panel  # noqa: F401  (as_panel is re-exported)
 from .errors import InputError, NumericalError
 from .inference.runner import (
     VIOptions,
+    check_vi_result,
     laplace_draws,
     run_mode,
     run_nuts_batch,
@@ -23,22 +23,6 @@ from .models.priors import GarchPriors
 from .results import Fit, series_data
 
 METHODS = ("vi", "nuts", "mle", "map")
-
-
-def as_panel(data) -> ReturnsPanel:
-    """A ReturnsPanel from a panel, a wide DataFrame (dates x assets), a Series or a path."""
-    if isinstance(data, ReturnsPanel):
-        return data
-    if isinstance(data, pd.Series):
-        return load_returns(data.to_frame(name=data.name or "y"))
-    if isinstance(data, pd.DataFrame):
-        return load_returns(data)
-    if isinstance(data, np.ndarray):
-        arr = np.atleast_2d(np.asarray(data, dtype=float))
-        dates = pd.bdate_range("2000-01-03", periods=arr.shape[1])
-        return ReturnsPanel.from_values(arr, dates, [f"y{i}" for i in range(arr.shape[0])],
-                                        source="<array>")
-    return load_returns(data)
 
 
 def build_model(model: str = "garch", dist: str = "normal", mean: bool = False,
@@ -88,7 +72,7 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
     common = dict(model=mdl, panel=panel, method=method, seed=seed)
     if method == "vi":
         res = run_vi_batch(mdl, sdata, key, opts)
-        _check_vi(res, panel)
+        check_vi_result(res, panel.assets)
         out = Fit(**common, z=res.z, elbo=res.elbo, elbo_trace=res.elbo_trace,
                   vi_params=res.params, options=dataclasses.asdict(opts),
                   diagnostics={"converged": bool(np.all(res.converged)),
@@ -126,9 +110,3 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
     out.runtime = {"total": total}
     return out
 
-
-def _check_vi(res, panel: ReturnsPanel) -> None:
-    if np.any(res.failed) or not np.all(np.isfinite(res.elbo)):
-        i = int(np.argmax(res.failed | ~np.isfinite(res.elbo)))
-        raise NumericalError(f"VI failed for asset '{panel.assets[i]}': the ELBO or its "
-                             "gradient stayed non-finite")

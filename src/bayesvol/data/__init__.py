@@ -8,7 +8,7 @@ long layout) into a :class:`ReturnsPanel`; every bad input raises
 from .bundled import load_bundled
 from .frequency import infer_frequency
 from .panel import ReturnsPanel
-from .readers import load_returns, prices_to_returns
+from .readers import as_panel, load_returns, prices_to_returns
 
-__all__ = ["ReturnsPanel", "infer_frequency", "load_bundled", "load_returns",
+__all__ = ["ReturnsPanel", "as_panel", "infer_frequency", "load_bundled", "load_returns",
            "prices_to_returns"]

@@ -250,3 +250,19 @@ def panel_from_wide_frame(df: pd.DataFrame, source: str = "<DataFrame>") -> Retu
     grid = _wide(table, None, prices=False)
     v.check_has_data(grid.values, grid.assets, source=source)
     return _grid_panel(grid, source)
+
+
+def as_panel(data) -> ReturnsPanel:
+    """A ReturnsPanel from a panel, a wide DataFrame (dates x assets), a Series or a path."""
+    if isinstance(data, ReturnsPanel):
+        return data
+    if isinstance(data, pd.Series):
+        return load_returns(data.to_frame(name=data.name or "y"))
+    if isinstance(data, pd.DataFrame):
+        return load_returns(data)
+    if isinstance(data, np.ndarray):
+        arr = np.atleast_2d(np.asarray(data, dtype=float))
+        dates = pd.bdate_range("2000-01-03", periods=arr.shape[1])
+        return ReturnsPanel.from_values(arr, dates, [f"y{i}" for i in range(arr.shape[0])],
+                                        source="<array>")
+    return load_returns(data)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import NumericalError
 from .mcmc import run_nuts
 from .mode import find_mode
 from .vi.estimators import get_estimator
@@ -157,6 +158,15 @@ def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> 
         iterations=its, converged=np.asarray(out.converged), failed=np.asarray(out.failed),
         mode_ok=mode_ok, seconds=time.perf_counter() - t0, log_weights=log_w,
         pareto_k=k_hat, psis_ess=ess, psis_resampled=resampled)
+
+
+def check_vi_result(res: VIResult, assets) -> None:
+    """Raise NumericalError naming the first asset whose VI failed or whose ELBO is not finite."""
+    bad = res.failed | ~np.isfinite(res.elbo)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise NumericalError(f"VI failed for asset '{assets[i]}': the ELBO or its gradient "
+                             "stayed non-finite")
 
 
 @dataclass

@@ -47,12 +47,12 @@ import numpy as np
 import pandas as pd
 from jax.scipy.linalg import solve_triangular
 
-from ..data import ReturnsPanel
+from ..data import ReturnsPanel, as_panel
 from ..distributions import get_innovation
 from ..errors import InputError
 from ..models.garch import GarchModel, SeriesData, bucket_length
 from ..results import Fit, series_data
-from .runner import VIOptions, run_vi_batch
+from .runner import VIOptions, check_vi_result, run_vi_batch
 from .vi.families import get_family
 
 METHODS = ("seqsvb", "uvb")
@@ -174,7 +174,6 @@ def _new_block(fit: Fit, new_returns) -> ReturnsPanel:
         new = ReturnsPanel.from_values(arr, _continuation_dates(old.dates, arr.shape[1]),
                                        old.assets, source="<array>")
     else:
-        from ..api import as_panel
 
         new = as_panel(new_returns)
     missing = [a for a in old.assets if a not in new.assets]
@@ -255,7 +254,6 @@ def update_fit(fit: Fit, new_returns, method: str = "seqsvb", seed: int | None =
     iterations, converged, n_new and update_seconds. Raises ValueError for a non-VI fit and
     InputError for returns that do not follow the fit's dates or assets.
     """
-    from ..api import _check_vi
 
     if fit.method != "vi" or fit.vi_params is None:
         raise ValueError(f"sequential updating needs a VI fit with variational parameters "
@@ -290,7 +288,7 @@ def update_fit(fit: Fit, new_returns, method: str = "seqsvb", seed: int | None =
     else:
         data = uvb_data(fit.model, fit.panel, full, np.asarray(mu), np.asarray(cov), carry)
         res = run_vi_batch(UVBTarget(fit.model, carry), data, key, opts, params0=params)
-    _check_vi(res, full)
+    check_vi_result(res, full.assets)
     seconds = time.perf_counter() - t0
     diag = {"update_method": method, "carry": carry if method == "uvb" else None,
             "iterations": int(np.max(res.iterations)),
@@ -329,7 +327,6 @@ def run_sequential(data_panel, T_n: int, c: int, method: str = "seqsvb", *,
     fit j+1's diagnostics["update_seconds"] is the wall time of update j (compilation included
     the first time a shape is seen; warm up first when timing).
     """
-    from ..api import as_panel
     from ..api import fit as fit_vi
 
     panel = as_panel(data_panel)
