@@ -45,21 +45,23 @@ def test_posterior_shrinks_with_more_data():
 
 
 def test_vi_matches_nuts_on_a_short_series():
-    """Full-rank VI against NUTS on the same model: overlap accuracy per parameter.
-
-    The threshold (90%) sits below the 95% goal measured in benchmarks/garch_vi.py against a
-    20,000-draw reference, because with 2 x 1000 NUTS draws the kernel-density noise of the
-    metric alone costs a few percent (two NUTS runs score about 96-97% against each other)."""
+    """Full-rank VI against NUTS on the same model: the issue's goal, overlap accuracy of at
+    least 95% for every parameter, with 10000 PSIS-resampled VI draws against 2 x 5000 NUTS
+    draws. Both sides need many draws: the kernel-density estimate inside the metric costs
+    exact posterior draws 3-4% at 1000 draws. Measured margin for this series: VI seeds 0-3
+    scored 96.2-98.4% (benchmarks/garch_vi.py checks the same on its own series)."""
     frame, _ = simulated("t", T=1000, seed=11)
-    vi = bv.fit(frame, dist="t", method="vi", seed=1, num_draws=8000)
-    nuts = bv.fit(frame, dist="t", method="nuts", seed=2, num_warmup=500, num_samples=1000)
+    vi = bv.fit(frame, dist="t", method="vi", seed=1, num_draws=10000, psis_draws=10000)
+    assert vi.diagnostics["psis_resampled"] == [True]
+    nuts = bv.fit(frame, dist="t", method="nuts", seed=2, num_warmup=500, num_samples=5000)
     assert nuts.diagnostics["divergences"] == 0
-    assert nuts.diagnostics["rhat_max"] < 1.02
+    assert nuts.diagnostics["rhat_max"] < 1.01
     acc = bv.accuracy_table(vi.flat_draws(), nuts.flat_draws())["accuracy"]
-    assert (acc > 90.0).all(), acc.to_dict()
-    mf = bv.fit(frame, dist="t", method="vi", seed=1, family="meanfield", num_draws=8000)
+    assert (acc >= 95.0).all(), acc.to_dict()
+    mf = bv.fit(frame, dist="t", method="vi", seed=1, family="meanfield", num_draws=10000,
+                psis=False)
     acc_mf = bv.accuracy_table(mf.flat_draws(), nuts.flat_draws())["accuracy"]
-    assert acc_mf.mean() < acc.mean()  # the paper's finding: mean-field is less accurate
+    assert acc_mf.mean() < acc.mean() - 5  # the paper's finding: mean-field is less accurate
 
 
 def test_panel_fit_is_per_asset_and_matches_single_fits():
@@ -88,12 +90,18 @@ def test_cli_simulate_check_fit_round_trip(tmp_path, capsys):
     assert main(["check", str(csv)]) == 0
     out = tmp_path / "fit"
     assert main(["fit", str(csv), "--model", "garch", "--dist", "t", "--method", "vi",
-                 "--seed", "1", "--out", str(out)]) == 0
+                 "--seed", "1", "--out", str(out), "--num-draws", "700",
+                 "--psis-draws", "1500"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "vi" and summary["dist"] == "t"
+    assert summary["options"]["num_draws"] == 700 and summary["options"]["psis_draws"] == 1500
+    assert 0.0 < summary["diagnostics"]["pareto_k_max"] < 1.0
+    assert isinstance(summary["diagnostics"]["psis_reliable"], bool)
     assert set(summary["parameters"]) == {"omega", "alpha", "beta", "nu"}
     assert summary["diagnostics"]["converged"] is True
     loaded = bv.Fit.load(out)
+    assert loaded.z.shape[-2:] == (700, 4)
+    assert loaded.model.psi1_map == "cloglog"
     assert loaded.summary().round(12).equals(
         bv.Fit.load(out).summary().round(12))
     assert abs(summary["parameters"]["nu"]["mean"] - loaded.summary().loc["nu", "mean"]) < 1e-12

@@ -87,7 +87,7 @@ def test_missing_observation_propagates_in_expectation():
 def test_bijections_round_trip_and_prior_matches_paper():
     """unconstrain(constrain(z)) = z; the prior density equals the paper's eqs. (16)-(18), (25),
     (29). Eq. (25) is the normalised translated exponential exp(-(nu-2)) with its Jacobian."""
-    model = GarchModel(dist="skewt", nu_map="softplus")  # the paper's map for nu
+    model = GarchModel(dist="skewt", nu_map="softplus", psi1_map="logit")  # the paper's maps
     z = jnp.array([0.3, -0.4, 1.1, 0.2, -0.7])
     np.testing.assert_allclose(model.unconstrain(model.constrain(z)), z, rtol=1e-12)
     t_om, t1, t2, t_nu, t_xi = (float(v) for v in z)
@@ -97,6 +97,37 @@ def test_bijections_round_trip_and_prior_matches_paper():
              + (-np.log(np.exp(t_nu) + 1) - np.log1p(np.exp(-t_nu)))
              + (-2 * np.log(sp) - 1 / sp - np.log1p(np.exp(-t_xi))))
     assert float(model.log_prior(z)) == pytest.approx(paper, rel=1e-12)
+
+
+def test_cloglog_map_for_psi1_keeps_the_uniform_prior_and_stays_finite_at_the_bound():
+    """Under psi1 = 1 - exp(-exp(z)) the U(0,1) prior on psi1 integrates to 1 over z, the
+    round trip holds, and the log-prior stays finite where psi1 rounds to 1 (z = 5); the
+    logit map gives the same prior for the same (alpha, beta) up to the two Jacobians."""
+    from scipy.integrate import quad
+
+    from bayesvol.models.bijections import cloglog_forward, sigmoid_forward
+
+    model = GarchModel(dist="normal")
+    assert model.psi1_map == "cloglog" and model.unconstrained_names[1] == "cloglog_psi1"
+    z = jnp.array([0.3, -0.4, 1.1])
+    np.testing.assert_allclose(model.unconstrain(model.constrain(z)), z, rtol=1e-12)
+
+    def dens(t):
+        zz = z.at[1].set(t)
+        return float(jnp.exp(model.log_prior(zz) - model.log_prior(z.at[1].set(0.0))))
+
+    mass = quad(dens, -40, 6, limit=200)[0]
+    # p(z1) = 1 * |dpsi1/dz1|, so the mass relative to z1 = 0 is 1 / |dpsi1/dz1|(0) = e
+    assert mass == pytest.approx(np.e, rel=1e-6)
+    assert float(model.constrain(z.at[1].set(5.0))["alpha"] + model.constrain(
+        z.at[1].set(5.0))["beta"]) == 1.0
+    assert np.isfinite(float(model.log_prior(z.at[1].set(5.0))))
+    paper = GarchModel(dist="normal", psi1_map="logit")
+    params = model.constrain(z)
+    zp = paper.unconstrain(params)
+    jac = (float(cloglog_forward(z[1])[1]) - float(sigmoid_forward(zp[1])[1]))
+    assert float(model.log_prior(z)) - float(paper.log_prior(zp)) == pytest.approx(jac,
+                                                                                    rel=1e-10)
 
 
 def test_log_map_for_nu_keeps_the_same_prior_on_nu():

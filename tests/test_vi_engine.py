@@ -99,20 +99,31 @@ def test_newton_mode_and_laplace_covariance_on_a_gaussian():
 
 def test_psis_corrects_a_slightly_wrong_q_and_flags_a_bad_one():
     """q = N(0, 1.2^2) for p = N(0.3, 1): PSIS resampling moves the draws to p's moments and
-    k-hat is small; q = N(0, 0.3^2) is far too narrow: k-hat > 0.7 and the draws are kept."""
+    k-hat is small (reliable). q = N(0, 0.3^2) is far too narrow (theoretical k = 1 - 0.09):
+    flagged unreliable, and its resample still moves the spread towards p's. Mostly
+    non-finite log-weights return q's draws unchanged."""
     from scipy.stats import norm
 
-    from bayesvol.inference.vi.psis import psis_resample
+    from bayesvol.inference.vi.psis import psis_resample, reliable_k
 
+    assert reliable_k(1000) == pytest.approx(2 / 3) and reliable_k(10000) == 0.7
     rng = np.random.default_rng(0)
     z = rng.normal(0.0, 1.2, size=(20000, 1))
     lw = norm(0.3, 1.0).logpdf(z[:, 0]) - norm(0.0, 1.2).logpdf(z[:, 0])
-    out, k_hat, ess, resampled = psis_resample(z, lw, seed=1)
-    assert resampled and k_hat < 0.5 and ess > 10000
-    assert np.mean(out) == pytest.approx(0.3, abs=0.03)
-    assert np.std(out) == pytest.approx(1.0, abs=0.03)
+    res = psis_resample(z, lw, seed=1, n_out=5000)
+    assert res.resampled and res.reliable and res.k_hat < 0.5 and res.ess > 10000
+    assert res.draws.shape == (5000, 1)
+    assert np.mean(res.draws) == pytest.approx(0.3, abs=0.04)
+    assert np.std(res.draws) == pytest.approx(1.0, abs=0.04)
     narrow = rng.normal(0.0, 0.3, size=(4000, 1))
     lw = norm(0.0, 1.0).logpdf(narrow[:, 0]) - norm(0.0, 0.3).logpdf(narrow[:, 0])
-    out, k_hat, _, resampled = psis_resample(narrow, lw, seed=1)
-    assert not resampled and k_hat > 0.7
-    np.testing.assert_array_equal(out, narrow)
+    res = psis_resample(narrow, lw, seed=1)
+    assert not res.reliable and res.k_hat > 0.7
+    if res.resampled:
+        assert np.std(res.draws) > 1.2 * np.std(narrow)
+    else:
+        np.testing.assert_array_equal(res.draws, narrow)
+    lw_bad = np.where(np.arange(4000) % 10 == 0, np.nan, 0.0)
+    res = psis_resample(narrow, lw_bad, seed=1, n_out=100)
+    assert not res.resampled and not res.reliable
+    np.testing.assert_array_equal(res.draws, narrow[:100])

@@ -14,6 +14,7 @@ from .inference.runner import (
     VIOptions,
     check_vi_result,
     laplace_draws,
+    psis_diagnostics,
     run_mode,
     run_nuts_batch,
     run_vi_batch,
@@ -27,7 +28,7 @@ METHODS = ("vi", "nuts", "mle", "map")
 
 def build_model(model: str = "garch", dist: str = "normal", mean: bool = False,
                 start: str | float = "sample", priors: GarchPriors | dict | None = None,
-                nu_map: str = "log") -> GarchModel:
+                nu_map: str = "log", psi1_map: str = "cloglog") -> GarchModel:
     """The model object for a model name (only ``garch`` so far)."""
     if model != "garch":
         raise InputError(f"model '{model}' is not available yet; available: garch")
@@ -35,13 +36,14 @@ def build_model(model: str = "garch", dist: str = "normal", mean: bool = False,
         priors = GarchPriors(**priors)
     try:
         return GarchModel(dist=dist, mean=mean, start=start, priors=priors or GarchPriors(),
-                          nu_map=nu_map)
+                          nu_map=nu_map, psi1_map=psi1_map)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
 
 def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", seed: int = 0, *,
         mean: bool = False, start: str | float = "sample", priors=None, nu_map: str = "log",
+        psi1_map: str = "cloglog",
         vi: VIOptions | dict | None = None, num_warmup: int = 1000, num_samples: int = 1000,
         num_chains: int = 2, progress: bool = False, min_obs: int = 30, **vi_options) -> Fit:
     """Fit a volatility model to every asset of ``data`` and return a :class:`Fit`.
@@ -52,6 +54,9 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
     VI; options via ``vi=VIOptions(...)`` or keywords such as family="meanfield"),
     ``nuts`` (NumPyro NUTS, num_warmup/num_samples/num_chains), ``mle`` (maximum likelihood
     with delta-method standard errors) or ``map`` (posterior mode with Laplace draws).
+    nu_map / psi1_map: links of nu and of the persistence psi1 = alpha + beta to the real
+    line; the defaults ("log", "cloglog") fit a Gaussian q better than the paper's
+    ("softplus", "logit"), see models/garch.py. The prior is the same either way.
     """
     panel = as_panel(data)
     if method not in METHODS:
@@ -60,7 +65,7 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
     if short:
         raise InputError(f"asset '{short[0]}' has fewer than {min_obs} observations",
                          source=panel.source)
-    mdl = build_model(model, dist, mean, start, priors, nu_map)
+    mdl = build_model(model, dist, mean, start, priors, nu_map, psi1_map)
     try:
         opts = (dataclasses.replace(vi, **vi_options) if isinstance(vi, VIOptions)
                 else VIOptions(**{**(vi or {}), **vi_options}))
@@ -78,10 +83,7 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
                   diagnostics={"converged": bool(np.all(res.converged)),
                                "iterations": int(np.max(res.iterations)),
                                "iterations_per_asset": res.iterations.tolist(),
-                               "mode_ok": res.mode_ok.tolist(),
-                               "pareto_k": res.pareto_k.tolist(),
-                               "psis_resampled": res.psis_resampled.tolist(),
-                               "psis_ess": res.psis_ess.tolist()})
+                               "mode_ok": res.mode_ok.tolist(), **psis_diagnostics(res)})
     elif method == "nuts":
         res = run_nuts_batch(mdl, sdata, key, num_warmup, num_samples, num_chains, progress)
         if not np.all(res.finite):

@@ -144,6 +144,10 @@ class Fit:
                 "rhat_max": diag.get("rhat_max"),
                 "ess_min": diag.get("ess_min"),
                 "divergences": diag.get("divergences"),
+                "pareto_k_max": (float(np.max(diag["pareto_k"])) if diag.get("pareto_k")
+                                 and np.all(np.isfinite(diag["pareto_k"])) else None),
+                "psis_reliable": (bool(all(diag["psis_reliable"])) if "psis_reliable" in diag
+                                  else None),
             },
             "model_config": self.model.config(),
             "options": self.options,

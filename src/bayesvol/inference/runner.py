@@ -32,11 +32,14 @@ class VIOptions:
 
     family: meanfield | fullrank | precision;  estimator: reparam | score;
     init: laplace (mode + Laplace covariance) | mode (mode, 0.1 I) | zeros (0, 0.1 I).
-    num_draws: posterior draws from q; the log-joint is evaluated once at them and serves
-    both the final ELBO estimate, mean log p(y, z) + H[q], and the importance weights.
-    psis: compute Pareto-smoothed importance weights p/q of those draws and their k-hat (the
-    reliability diagnostic of Yao et al. 2018); resample the draws by them when k-hat < 0.7,
-    otherwise keep q's draws (vi/psis.py).
+    num_draws: posterior draws returned.
+    psis: draw max(psis_draws, num_draws) proposals from q, evaluate the log-joint once at
+    them (it serves both the final ELBO estimate, mean log p(y, z) + H[q], and the importance
+    weights p/q), and return num_draws resampled by their Pareto-smoothed weights, with k-hat
+    as the reliability diagnostic (vi/psis.py states the policy). With psis=False the
+    num_draws are q's own and the ELBO is estimated from them.
+    The proposals are evaluated in chunks sized so that one chunk for all assets holds about
+    2^24 numbers per time-series array, which bounds memory for large panels.
     """
 
     family: str = "fullrank"
@@ -52,6 +55,12 @@ class VIOptions:
     output: str = "average"
     psis: bool = True
     num_draws: int = 1000
+    psis_draws: int = 1000
+
+    @property
+    def proposal_draws(self) -> int:
+        """Draws from q at which the log-joint is evaluated after the fit."""
+        return max(self.psis_draws, self.num_draws) if self.psis else self.num_draws
 
     @classmethod
     def paper(cls, estimator: str = "reparam", mc_samples: int | None = None) -> VIOptions:
@@ -90,8 +99,16 @@ def _initial_params(family, init: str, z: jax.Array, cov: jax.Array):
     raise ValueError(f"unknown VI init '{init}': choose laplace, mode or zeros")
 
 
+_CHUNK_NUMBERS = 2**24
+
+
+def _draw_chunk(n_assets: int, length: int, n_draws: int) -> int:
+    """Draws per chunk of the post-fit log-joint evaluation (see VIOptions)."""
+    return int(max(1, min(n_draws, _CHUNK_NUMBERS // max(1, n_assets * length))))
+
+
 @lru_cache(maxsize=64)
-def _vi_program(model, opts: VIOptions):
+def _vi_program(model, opts: VIOptions, chunk: int):
     family = get_family(opts.family)
     stop = StopRule(opts.window, opts.patience, opts.max_iter, opts.output)
 
@@ -102,8 +119,8 @@ def _vi_program(model, opts: VIOptions):
         params = _initial_params(family, opts.init, z0, cov0) if params0 is None else params0
         k_run, k_draw = jax.random.split(key)
         out = run_vi(est, get_optimizer(opts.optimizer, opts.learning_rate), params, k_run, stop)
-        z = draw(family, out.params, k_draw, opts.num_draws)
-        log_p = jax.vmap(lj)(z)
+        z = draw(family, out.params, k_draw, opts.proposal_draws)
+        log_p = jax.lax.map(lj, z, batch_size=chunk)
         elbo = jnp.mean(log_p) + family.entropy(out.params)
         log_w = log_p - family.log_q(out.params, z)  # importance log-weights p / q
         return out, z, elbo, log_w
@@ -122,42 +139,54 @@ class VIResult:
     failed: np.ndarray
     mode_ok: np.ndarray
     seconds: float
-    log_weights: np.ndarray  # [N, draws] log p(y, z) - log q(z) at q's draws
+    log_weights: np.ndarray  # [N, proposals] log p(y, z) - log q(z) at q's proposal draws
     pareto_k: np.ndarray  # [N] PSIS shape estimate (vi/psis.py)
     psis_ess: np.ndarray  # [N] effective sample size of the smoothed weights
     psis_resampled: np.ndarray  # [N] whether z holds the PSIS-resampled draws
+    psis_reliable: np.ndarray  # [N] k-hat under min(1 - 1/log10 M, 0.7)
 
 
 def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> VIResult:
     """VI on every asset: mode + Laplace start (unless ``params0`` warm-starts), then the loop."""
     t0 = time.perf_counter()
-    n = jax.tree_util.tree_leaves(data)[0].shape[0]
+    n, length = jax.tree_util.tree_leaves(data)[0].shape[:2]
     keys = jax.random.split(key, n)
+    programs = _vi_program(model, opts, _draw_chunk(n, length, opts.proposal_draws))
     if params0 is None:
         mode = run_mode(model, data)
         z0, cov0, mode_ok = mode.z, mode.cov, np.asarray(mode.ok)
-        out, z, elbo, log_w = _vi_program(model, opts)[0](data, z0, cov0, keys, None)
+        out, z, elbo, log_w = programs[0](data, z0, cov0, keys, None)
     else:
         d = model.dim
         z0 = jnp.zeros((n, d))
         cov0 = jnp.broadcast_to(jnp.eye(d), (n, d, d))
         mode_ok = np.ones(n, bool)
-        out, z, elbo, log_w = _vi_program(model, opts)[1](data, z0, cov0, keys, params0)
+        out, z, elbo, log_w = programs[1](data, z0, cov0, keys, params0)
     jax.block_until_ready(z)
     its = np.asarray(out.iterations)
     trace = np.asarray(out.elbo_trace)
-    z, log_w = np.array(z), np.asarray(log_w)
-    k_hat, ess, resampled = np.full(n, np.nan), np.zeros(n), np.zeros(n, bool)
+    z, log_w = np.asarray(z), np.asarray(log_w)
+    k_hat, ess = np.full(n, np.nan), np.zeros(n)
+    resampled, reliable = np.zeros(n, bool), np.zeros(n, bool)
     if opts.psis:
         seed = int(jax.random.randint(jax.random.fold_in(key, 7), (), 0, 2**31 - 1))
+        out_z = np.empty((n, opts.num_draws, z.shape[-1]))
         for i in range(n):
-            z[i], k_hat[i], ess[i], resampled[i] = psis_resample(z[i], log_w[i], seed + i)
+            out_z[i], k_hat[i], ess[i], resampled[i], reliable[i] = psis_resample(
+                z[i], log_w[i], seed + i, opts.num_draws)
+        z = out_z
     return VIResult(
         z=z[:, None], params=jax.tree_util.tree_map(np.asarray, out.params),
         elbo=np.asarray(elbo), elbo_trace=[trace[i, : its[i]] for i in range(n)],
         iterations=its, converged=np.asarray(out.converged), failed=np.asarray(out.failed),
         mode_ok=mode_ok, seconds=time.perf_counter() - t0, log_weights=log_w,
-        pareto_k=k_hat, psis_ess=ess, psis_resampled=resampled)
+        pareto_k=k_hat, psis_ess=ess, psis_resampled=resampled, psis_reliable=reliable)
+
+
+def psis_diagnostics(res: VIResult) -> dict:
+    """The PSIS entries of a VI fit's diagnostics (per asset lists)."""
+    return {"pareto_k": res.pareto_k.tolist(), "psis_resampled": res.psis_resampled.tolist(),
+            "psis_reliable": res.psis_reliable.tolist(), "psis_ess": res.psis_ess.tolist()}
 
 
 def check_vi_result(res: VIResult, assets) -> None:

@@ -52,7 +52,7 @@ from ..distributions import get_innovation
 from ..errors import InputError
 from ..models.garch import GarchModel, SeriesData, bucket_length
 from ..results import Fit, series_data
-from .runner import VIOptions, check_vi_result, run_vi_batch
+from .runner import VIOptions, check_vi_result, psis_diagnostics, run_vi_batch
 from .vi.families import get_family
 
 METHODS = ("seqsvb", "uvb")
@@ -295,7 +295,7 @@ def update_fit(fit: Fit, new_returns, method: str = "seqsvb", seed: int | None =
             "iterations_per_asset": res.iterations.tolist(),
             "converged": bool(np.all(res.converged)), "n_new": int(new.n_times),
             "n_new_obs": new.n_obs_per_asset.tolist(), "update_seconds": seconds,
-            "updates": int(fit.diagnostics.get("updates", 0)) + 1}
+            "updates": int(fit.diagnostics.get("updates", 0)) + 1, **psis_diagnostics(res)}
     return Fit(model=fit.model, panel=full, method="vi", z=res.z, diagnostics=diag,
                runtime={"total": seconds}, elbo=res.elbo, elbo_trace=res.elbo_trace,
                vi_params=res.params, options=dataclasses.asdict(opts), seed=seed)

@@ -41,6 +41,30 @@ def sigmoid_forward(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jax.nn.sigmoid(theta), log_sigmoid(theta) + log_sigmoid(-theta)
 
 
+def sigmoid_logs(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(log psi, log(1 - psi)) for psi = sigmoid(theta), without forming 1 - psi."""
+    return log_sigmoid(theta), log_sigmoid(-theta)
+
+
 def softplus_forward(theta: jax.Array, shift: float = 0.0) -> tuple[jax.Array, jax.Array]:
     """x = shift + softplus(theta); log-Jacobian log sigmoid(theta)."""
     return shift + softplus(theta), log_sigmoid(theta)
+
+
+def cloglog_forward(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """psi = 1 - exp(-exp(theta)) (inverse complementary log-log); log-Jacobian theta - e^theta.
+
+    Near psi = 1 it stretches far less than the logit (theta grows like log(-log(1 - psi))
+    instead of -log(1 - psi)), so a posterior with mass up to psi -> 1 keeps light tails.
+    """
+    return -jnp.expm1(-jnp.exp(theta)), theta - jnp.exp(theta)
+
+
+def cloglog(p: jax.Array) -> jax.Array:
+    """log(-log(1 - p)), the inverse of cloglog_forward."""
+    return jnp.log(-jnp.log1p(-p))
+
+
+def cloglog_logs(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(log psi, log(1 - psi)) for psi = 1 - exp(-exp(theta)); exact where psi rounds to 1."""
+    return jnp.log(-jnp.expm1(-jnp.exp(theta))), -jnp.exp(theta)

@@ -19,9 +19,9 @@ def inv_gamma_logpdf(x: jax.Array, a: float, b: float) -> jax.Array:
     return a * jnp.log(b) - gammaln(a) - (a + 1.0) * jnp.log(x) - b / x
 
 
-def beta_logpdf(x: jax.Array, a: float, b: float) -> jax.Array:
-    """log Beta(x; a, b)."""
-    return (a - 1.0) * jnp.log(x) + (b - 1.0) * jnp.log1p(-x) - betaln(a, b)
+def beta_logpdf_logs(log_x: jax.Array, log_1mx: jax.Array, a: float, b: float) -> jax.Array:
+    """log Beta(x; a, b) from log x and log(1 - x): finite when x rounds to 0 or 1."""
+    return (a - 1.0) * log_x + (b - 1.0) * log_1mx - betaln(a, b)
 
 
 def shifted_exp_logpdf(x: jax.Array, rate: float, shift: float) -> jax.Array:

@@ -1,36 +1,63 @@
-"""Pareto-smoothed importance sampling (PSIS) correction of VI draws (Yao et al. 2018).
+"""Pareto-smoothed importance sampling (PSIS) correction of VI draws (Vehtari et al. 2024).
 
-For draws z_s ~ q, the importance log-weights are log w_s = log p(y, z_s) - log q(z_s).
+For M proposal draws z_s ~ q the importance log-weights are log w_s = log p(y, z_s) - log q(z_s).
 ArviZ's ``psislw`` smooths the largest weights with a generalised Pareto fit and returns its
-shape k-hat, the diagnostic of how well q covers p: k < 0.5 good, 0.5-0.7 usable, > 0.7 the
-weights cannot be trusted. When k < ``k_max`` the draws are resampled (with replacement,
-seeded) with probabilities proportional to the smoothed weights, which moves q's marginals
-towards the posterior's (the skew a Gaussian q cannot represent); otherwise the raw q draws
-are kept and the fit reports that VI is unreliable. The effective sample size of the weights,
-1 / sum(w^2), is reported too.
+shape k-hat, the diagnostic of how well q covers p. The 2024 revision of the PSIS paper calls
+k-hat < min(1 - 1/log10(M), 0.7) reliable (0.67 at M = 1000, 0.7 from M = 2200 on); between
+that and 1 the weighted estimates converge slowly and may be biased; at k-hat >= 1 the
+weights have no usable mean.
+
+Policy here: when k-hat < 1 the returned draws are a weighted resample (with replacement,
+seeded) of the M proposals, which moves q's marginals towards the posterior's (the skew and
+the long persistence tail a Gaussian q cannot represent); ``reliable`` says whether k-hat is
+also under the reliability threshold. Resampling between the threshold and 1 is kept because,
+measured on the skewed-t GARCH benchmark (50 fits, k-hat up to 0.95), the resampled marginals
+were closer to NUTS than q's own every time (worst-parameter overlap 95-97.5% against 92-95%).
+At k-hat >= 1, or when more than 1% of the log-weights are not finite, q's own draws are
+returned. The effective sample size of the smoothed weights, 1 / sum(w^2), is reported too.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-K_MAX = 0.7
+K_RESAMPLE = 1.0  # resample below this k-hat
+MAX_NONFINITE = 0.01  # share of non-finite log-weights (zero weight) tolerated
 
 
-def psis_resample(z: np.ndarray, log_weights: np.ndarray, seed: int, k_max: float = K_MAX
-                  ) -> tuple[np.ndarray, float, float, bool]:
-    """Resample draws z [n, d] by PSIS weights; returns (draws, k_hat, ess, resampled)."""
+def reliable_k(num_draws: int) -> float:
+    """The sample-size dependent k-hat threshold min(1 - 1/log10(M), 0.7)."""
+    return min(1.0 - 1.0 / np.log10(max(num_draws, 11)), 0.7)
+
+
+class PSISResult(NamedTuple):
+    draws: np.ndarray  # [n_out, d]
+    k_hat: float
+    ess: float
+    resampled: bool
+    reliable: bool
+
+
+def psis_resample(z: np.ndarray, log_weights: np.ndarray, seed: int,
+                  n_out: int | None = None) -> PSISResult:
+    """Resample n_out draws from proposals z [M, d] by their PSIS weights (module policy)."""
     import arviz as az  # imported here: it costs seconds at start-up
 
+    n_out = len(z) if n_out is None else n_out
     lw = np.asarray(log_weights, dtype=float)
-    if not np.all(np.isfinite(lw)):
-        return z, float("inf"), 0.0, False
-    lw_smooth, k_hat = az.psislw(lw - np.max(lw))
+    finite = np.isfinite(lw)
+    if np.mean(~finite) > MAX_NONFINITE:
+        return PSISResult(z[:n_out], float("inf"), 0.0, False, False)
+    lw = np.where(finite, lw - np.max(lw[finite]), -np.inf)
+    lw_smooth, k_hat = az.psislw(lw)
     w = np.exp(lw_smooth - np.max(lw_smooth))
     w /= w.sum()
     ess = float(1.0 / np.sum(w**2))
     k_hat = float(k_hat)
-    if not k_hat < k_max:
-        return z, k_hat, ess, False
-    idx = np.random.default_rng(seed).choice(len(w), size=len(w), replace=True, p=w)
-    return z[idx], k_hat, ess, True
+    reliable = k_hat < reliable_k(len(lw))
+    if not k_hat < K_RESAMPLE:
+        return PSISResult(z[:n_out], k_hat, ess, False, False)
+    idx = np.random.default_rng(seed).choice(len(w), size=n_out, replace=True, p=w)
+    return PSISResult(z[idx], k_hat, ess, True, reliable)
