@@ -25,10 +25,7 @@ from bayesvol.distributions import (
     std_t_logpdf,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-TESTDATA = next((p for p in (ROOT / "shared" / "testdata", ROOT.parent / "shared" / "testdata")
-                 if p.is_dir()), None)
-needs_testdata = pytest.mark.skipif(TESTDATA is None, reason="shared/testdata not found")
+TESTDATA = Path(__file__).resolve().parent / "data" / "fgarch"  # copy of shared/testdata
 
 N_DRAWS = 1_000_000
 _sstd = jax.jit(skewed_t_logpdf)
@@ -56,7 +53,6 @@ def sstd_moment(k: int, nu: float, xi: float) -> float:
     return lo + hi
 
 
-@needs_testdata
 def test_skewed_t_density_matches_fgarch_dsstd():
     ref = pd.read_csv(TESTDATA / "fgarch_dsstd.csv")
     assert len(ref) == 200 and set(ref.xi) >= {0.5, 1.0, 2.0}
@@ -65,7 +61,6 @@ def test_skewed_t_density_matches_fgarch_dsstd():
     np.testing.assert_allclose(got, ref.density.values, rtol=1e-10, atol=0)
 
 
-@needs_testdata
 def test_standardized_t_density_matches_fgarch_dstd():
     ref = pd.read_csv(TESTDATA / "fgarch_dstd.csv")
     assert len(ref) == 40
