@@ -149,7 +149,9 @@ class VIResult:
 def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> VIResult:
     """VI on every asset: mode + Laplace start (unless ``params0`` warm-starts), then the loop."""
     t0 = time.perf_counter()
-    n, length = jax.tree_util.tree_leaves(data)[0].shape[:2]
+    leaves = jax.tree_util.tree_leaves(data)
+    n = leaves[0].shape[0]
+    length = max(int(np.prod(x.shape[1:])) for x in leaves)  # the longest per-asset array
     keys = jax.random.split(key, n)
     programs = _vi_program(model, opts, _draw_chunk(n, length, opts.proposal_draws))
     if params0 is None:
@@ -165,7 +167,7 @@ def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> 
     jax.block_until_ready(z)
     its = np.asarray(out.iterations)
     trace = np.asarray(out.elbo_trace)
-    z, log_w = np.asarray(z), np.asarray(log_w)
+    z, log_w = np.array(z), np.asarray(log_w)
     k_hat, ess = np.full(n, np.nan), np.zeros(n)
     resampled, reliable = np.zeros(n, bool), np.zeros(n, bool)
     if opts.psis:

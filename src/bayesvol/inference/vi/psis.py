@@ -10,9 +10,11 @@ weights have no usable mean.
 Policy here: when k-hat < 1 the returned draws are a weighted resample (with replacement,
 seeded) of the M proposals, which moves q's marginals towards the posterior's (the skew and
 the long persistence tail a Gaussian q cannot represent); ``reliable`` says whether k-hat is
-also under the reliability threshold. Resampling between the threshold and 1 is kept because,
-measured on the skewed-t GARCH benchmark (50 fits, k-hat up to 0.95), the resampled marginals
-were closer to NUTS than q's own every time (worst-parameter overlap 95-97.5% against 92-95%).
+also under the reliability threshold. Resampling between the threshold and 1 is kept because
+of a measurement on the skewed-t GARCH benchmark series (T = 1000 and 5000, 5 seeds, 10000
+proposals from five Gaussian mixtures around q): over those 50 fits k-hat ran from 0.55 to
+0.95 and the resampled draws scored 95.0-97.5% overlap with NUTS on their worst parameter,
+where q's own draws (20000 of them, same series) scored 91-95%.
 At k-hat >= 1, or when more than 1% of the log-weights are not finite, q's own draws are
 returned. The effective sample size of the smoothed weights, 1 / sum(w^2), is reported too.
 """
