@@ -2,13 +2,15 @@
 
 The paper's simulation design (spec/svi-garch.md 3.2-3.3): skewed-t innovations, omega 0.1,
 alpha 0.2, beta 0.75, nu 4, xi 0.8. One series is simulated (seed 0, T = 5000); T = 1000 uses
-its first 1000 points, everywhere. Three sections, each printed as a table:
+its first 1000 points, everywhere. Four sections, each printed as a table:
 
 1. speed: our VI cold and warm, arch's t-GARCH MLE, NumPyro's AutoMultivariateNormal SVI to
    our ELBO, and NUTS (1 chain, 1000 + 1000), as seconds and ratios measured in this run.
 2. accuracy, T = 1000 and 5000: overlap accuracy per parameter (spec 2.12) of VI variants
    against a long NUTS reference (2 chains x (1000 warm-up + 10000 draws)); a second NUTS
    run with another seed gives the metric's noise floor.
+2b. the paper's application: S&P 500 log returns (percent) 2015-2018 from arch's bundled
+   data, VI against NUTS (2 chains x (1000 + 5000)), next to the paper's quoted accuracies.
 3. sequential: UVB and Seq-SVB updates (spec 2.10; Tables 3, 5, 6 scaled down) to T_N = 1000:
    time per update against a full refit on the same data, and accuracy after c updates.
 
@@ -200,6 +202,28 @@ def section_speed(series, cfg) -> tuple[dict, Table]:
 
 
 # --------------------------------------------------------------------- 2. accuracy
+def seeded_rows(df, ref, variants: dict, seeds, label: str) -> tuple[dict, dict]:
+    """Accuracy rows of VI variants fitted with every seed: worst per parameter (and median
+    for GOAL_ROW), plus per-seed figures for the JSON."""
+    acc, info = {}, {}
+    for name, kw in variants.items():
+        log(f"{label}: {name}, seeds {list(seeds)}")
+        fits = [fit_vi(df, seed=s, **kw) for s in seeds]
+        per_seed = [accuracy(f, ref) for f in fits]
+        acc[f"{name} (worst of {len(seeds)} seeds)"] = {
+            k: min(a[k] for a in per_seed) for k in PARAMS}
+        if name == GOAL_ROW:
+            acc[f"{name} (median of {len(seeds)} seeds)"] = {
+                k: statistics.median(a[k] for a in per_seed) for k in PARAMS}
+        info[name] = {"per_seed_accuracy": per_seed,
+                      "seconds": [f.runtime["total"] for f in fits],
+                      "pareto_k": [f.diagnostics["pareto_k"][0] for f in fits],
+                      "psis_reliable": [f.diagnostics["psis_reliable"][0] for f in fits],
+                      "iterations": [f.diagnostics["iterations"] for f in fits],
+                      "elbo": [float(f.elbo[0]) for f in fits]}
+    return acc, info
+
+
 def section_accuracy(series, speed, cfg, lengths) -> tuple[dict, Table, dict]:
     """Overlap accuracy per parameter against the long NUTS reference.
 
@@ -216,22 +240,7 @@ def section_accuracy(series, speed, cfg, lengths) -> tuple[dict, Table, dict]:
         log(f"accuracy T={T}: NUTS reference {chains} x ({w}+{n})")
         ref = fit_nuts(df, 100, chains, w, n)
         refs[T] = ref
-        acc, info = {}, {}
-        for name, kw in VI_VARIANTS.items():
-            log(f"accuracy T={T}: {name}, seeds {list(seeds)}")
-            fits = [fit_vi(df, seed=s, **kw) for s in seeds]
-            per_seed = [accuracy(f, ref) for f in fits]
-            acc[f"{name} (worst of {len(seeds)} seeds)"] = {
-                k: min(a[k] for a in per_seed) for k in PARAMS}
-            if name == GOAL_ROW:
-                acc[f"{name} (median of {len(seeds)} seeds)"] = {
-                    k: statistics.median(a[k] for a in per_seed) for k in PARAMS}
-            info[name] = {"per_seed_accuracy": per_seed,
-                          "seconds": [f.runtime["total"] for f in fits],
-                          "pareto_k": [f.diagnostics["pareto_k"][0] for f in fits],
-                          "psis_reliable": [f.diagnostics["psis_reliable"][0] for f in fits],
-                          "iterations": [f.diagnostics["iterations"] for f in fits],
-                          "elbo": [float(f.elbo[0]) for f in fits]}
+        acc, info = seeded_rows(df, ref, VI_VARIANTS, seeds, f"accuracy T={T}")
         log(f"accuracy T={T}: VI mean-field, VI paper settings (seed 0)")
         others = {"VI mean-field (seed 0)": fit_vi(df, family="meanfield"),
                   "VI paper settings (reparam, S=5; seed 0)": fit_vi(
@@ -259,6 +268,35 @@ def section_accuracy(series, speed, cfg, lengths) -> tuple[dict, Table, dict]:
             for T, r in out.items() for name, a in r["accuracy"].items()]
     title = f"Accuracy (%) vs NUTS {chains} x ({w}+{n}) (paper Table 1: 82-97%)"
     return out, (title, header, body), refs
+
+
+# ------------------------------------------------------------- 2b. S&P 500 (paper 5)
+SP500_WINDOW = ("2015-01-02", "2018-12-31")  # the paper's ends 2019-01-04; arch's data 2018
+PAPER_SP500 = {"paper SVB-CV (quoted, spec 5)": [97.56, 95.86, 97.42, 93.23, 93.44],
+               "paper SVB-RT (quoted, spec 5)": [94.06, 98.13, 95.42, 90.49, 92.80]}
+
+
+def section_sp500(cfg) -> tuple[dict, Table]:
+    """The paper's application: skewed-t GARCH on S&P 500 log returns in percent (arch's
+    bundled prices), VI variants over seeds against a long NUTS run, next to the paper's
+    quoted SVB accuracies (their MCMC reference and window differ slightly)."""
+    df = bv.load_bundled("sp500").to_frame().loc[SP500_WINDOW[0]:SP500_WINDOW[1]]
+    chains, w, n = cfg["ref"]
+    n = n // 2
+    log(f"S&P 500: {len(df)} returns; NUTS reference {chains} x ({w}+{n})")
+    ref = fit_nuts(df, 100, chains, w, n)
+    variants = {k: VI_VARIANTS[k] for k in (GOAL_ROW, DEFAULT_ROW)}
+    acc, info = seeded_rows(df, ref, variants, cfg["acc_seeds"], "S&P 500")
+    acc.update({k: dict(zip(PARAMS, v, strict=True)) for k, v in PAPER_SP500.items()})
+    out = {"n_returns": len(df), "window": SP500_WINDOW, "accuracy": acc, "fits": info,
+           "reference": {"chains": chains, "warmup": w, "draws": n,
+                         "seconds": ref.runtime["total"], "diagnostics": ref.diagnostics}}
+    header = ["method", *PARAMS, "min"]
+    body = [[name, *(fmt(a[k], 4) for k in PARAMS), fmt(min(a.values()), 4)]
+            for name, a in acc.items()]
+    title = (f"Accuracy (%) on S&P 500 log returns {SP500_WINDOW[0]}..{SP500_WINDOW[1]} "
+             f"({len(df)} days) vs NUTS {chains} x ({w}+{n}) (paper section 5)")
+    return out, (title, header, body)
 
 
 # ------------------------------------------------------------------- 3. sequential
@@ -379,6 +417,8 @@ def main() -> None:
     print(render(t_speed, False), flush=True)
     acc, t_acc, refs = section_accuracy(sim, speed, cfg, cfg["lengths"])
     print(render(t_acc, False), flush=True)
+    sp, t_sp = section_sp500(cfg)
+    print(render(t_sp, False), flush=True)
     n_seeds = len(cfg["acc_seeds"])
     seq, t_seq = section_sequential(sim, refs[T_N], {
         k: statistics.median(a[k] for a in acc[T_N]["fits"][DEFAULT_ROW]["per_seed_accuracy"])
@@ -413,6 +453,9 @@ def main() -> None:
         "Data: one skewed-t GARCH series (omega 0.1, alpha 0.2, beta 0.75, nu 4, xi 0.8, "
         "seed 0); T=1000 is its first 1000 points. Timing NUTS uses 1 chain; the accuracy "
         "reference uses the chains listed.",
+        f"S&P 500 NUTS reference: R-hat max {sp['reference']['diagnostics']['rhat_max']:.4f}, "
+        f"min bulk ESS {sp['reference']['diagnostics']['ess_min']:.0f}, "
+        f"{sp['reference']['diagnostics']['divergences']} divergence(s).",
         "NUTS references: " + "; ".join(
             f"T={T}: R-hat max {r['reference']['diagnostics']['rhat_max']:.4f}, min bulk ESS "
             f"{r['reference']['diagnostics']['ess_min']:.0f}, "
@@ -428,11 +471,11 @@ def main() -> None:
     ]
     print("\n".join(notes), flush=True)
     md = "\n".join(["# garch_vi benchmark", "", *(f"- {n}" for n in notes), "",
-                    *(render(t, True) for t in (t_speed, t_acc, *t_seq)), "### Goals", "",
+                    *(render(t, True) for t in (t_speed, t_acc, t_sp, *t_seq)), "### Goals", "",
                     *(f"- {g}" for g in goal_lines), ""])
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"machine": info, "config": cfg, "quick": args.quick, "truth": TRUTH,
-               "speed": speed, "accuracy": acc, "sequential": seq, "goals": goals,
+               "speed": speed, "accuracy": acc, "sp500": sp, "sequential": seq, "goals": goals,
                "notes": notes}
     (out_dir / "garch_vi.json").write_text(json.dumps(clean(payload), indent=2) + "\n")
     (out_dir / "garch_vi.md").write_text(md)
