@@ -8,7 +8,10 @@ f is the log-joint (MAP) or the log-likelihood (MLE). The maximiser is a damped 
     step = (-H + lam I)^{-1} g;   accept if f rises (then lam /= 4), else lam *= 8
 
 It needs only f, its gradient and Hessian, which the Laplace step needs anyway, so one
-compiled Hessian serves both (BFGS's line search tripled compile time). It runs inside jit and
+compiled Hessian serves both (BFGS's line search tripled compile time). All three come from a
+single forward-over-reverse pass, traced once, inside the loop: the first pass takes no step
+and only evaluates them at z0. Tracing them once more outside the loop, and separately from
+the Hessian, took the first call of a skewed-t fit at T = 1000 from 4.6 s to 8.2 s. It runs inside jit and
 vmap, so a panel of assets is optimised in one program. Eigenvalues of -H are floored so the
 covariance is positive definite; a mode that is not finite, not a maximum (-H not positive
 definite) or not stationary is flagged ``ok = False``.
@@ -44,34 +47,42 @@ def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int 
               gtol: float = 1e-6) -> ModeResult:
     """Maximise ``f`` from ``z0`` by damped Newton; return the mode and Laplace covariance."""
     d = z0.shape[-1]
-    vgh = jax.value_and_grad(f)
-    hess_f = jax.hessian(f)
+    vg = jax.value_and_grad(f)
+
+    def grad_with_aux(z):
+        v, g = vg(z)
+        return g, (v, g)
 
     def derivs(z):
-        v, g = vgh(z)
-        return v, g, hess_f(z)
+        """f, its gradient and Hessian from one forward-over-reverse pass."""
+        h, (v, g) = jax.jacfwd(grad_with_aux, has_aux=True)(z)
+        return v, g, h
 
     def cond(s):
         it, _, v, g, _, lam = s
-        return (it < max_iter) & (jnp.max(jnp.abs(g)) > gtol) & (lam < 1e12) & jnp.isfinite(v)
+        return (it == 0) | ((it <= max_iter) & (jnp.max(jnp.abs(g)) > gtol) & (lam < 1e12)
+                            & jnp.isfinite(v))
 
     def body(s):
         it, z, v, g, h, lam = s
         a = -0.5 * (h + h.T) + lam * jnp.eye(d)
-        step = jnp.linalg.solve(a, g)
+        # the first pass takes no step: it only evaluates the derivatives at z0, so the
+        # Hessian is traced (and compiled) once, inside the loop
+        step = jnp.where(it == 0, 0.0, jnp.linalg.solve(a, g))
         z_new = z + step
         v_new = f(z_new)
-        better = jnp.isfinite(v_new) & (v_new >= v)
+        better = jnp.isfinite(v_new) & ((v_new >= v) | (it == 0))
         v2, g2, h2 = jax.lax.cond(better, derivs, lambda _: (v, g, h), z_new)
         z = jnp.where(better, z_new, z)
-        lam = jnp.where(better, jnp.maximum(lam / 4.0, 1e-9), lam * 8.0)
+        lam = jnp.where(better & (it > 0), jnp.maximum(lam / 4.0, 1e-9),
+                        jnp.where(it > 0, lam * 8.0, lam))
         return it + 1, z, v2, g2, h2, lam
 
-    v0, g0, h0 = derivs(z0)
-    it, z, v, g, h, _ = jax.lax.while_loop(
-        cond, body, (jnp.zeros((), jnp.int32), z0, v0, g0, h0, jnp.asarray(1e-3)))
+    start = (jnp.zeros((), jnp.int32), z0, jnp.asarray(-jnp.inf, z0.dtype),
+             jnp.full_like(z0, jnp.inf), -jnp.eye(d, dtype=z0.dtype), jnp.asarray(1e-3))
+    it, z, v, g, h, _ = jax.lax.while_loop(cond, body, start)
     cov, pd = _pd_inverse(-h)
     gnorm = jnp.max(jnp.abs(g))
     finite = jnp.isfinite(v) & jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(z))
     ok = finite & pd & (gnorm < 1e-3)
-    return ModeResult(z, cov, v, ok, gnorm, it)
+    return ModeResult(z, cov, v, ok, gnorm, it - 1)
