@@ -11,10 +11,10 @@ It needs only f, its gradient and Hessian, which the Laplace step needs anyway, 
 compiled Hessian serves both (BFGS's line search tripled compile time). All three come from a
 single forward-over-reverse pass, traced once, inside the loop: the first pass takes no step
 and only evaluates them at z0. Tracing them once more outside the loop, and separately from
-the Hessian, made compiling this program take 8.2 s instead of 4.6 s (skewed-t, T = 1000). It runs inside jit and
-vmap, so a panel of assets is optimised in one program. Eigenvalues of -H are floored so the
-covariance is positive definite; a mode that is not finite, not a maximum (-H not positive
-definite) or not stationary is flagged ``ok = False``.
+the Hessian, made compiling this program take 8.2 s instead of 4.6 s (skewed-t, T = 1000).
+It runs inside jit and vmap, so a panel of assets is optimised in one program. Eigenvalues
+of -H are floored so the covariance is positive definite; a mode that is not finite, not a
+maximum (-H not positive definite) or not stationary is flagged ``ok = False``.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ the default: the persistence psi1 = alpha + beta has posterior mass right up to 
 coordinate its density decays only like e^{-z} (skewness 2.1 and excess kurtosis 10.5 in
 NUTS draws for the first 1000 points of the benchmark series; 0.9 and 2.5 under cloglog), a
 tail no Gaussian q can follow. Measured by benchmarks/garch_vi.py (worst parameter over 5
-seeds, full-rank VI + PSIS with 10000 draws, against 2 x 10000 NUTS draws): 95.6% at T=1000
-and 96.2% at T=5000 with these links, 95.1% and 93.5% with the paper's (logit psi1, softplus
-nu). The prior on psi1 is the same either way.
+seeds, full-rank VI + PSIS with 10000 draws, against 2 x 10000 NUTS draws, two runs):
+95.4-95.6% at T=1000 and 95.4-96.2% at T=5000 with these links, 94.8-95.1% and 93.4-93.5%
+with the paper's (logit psi1, softplus nu). The prior on psi1 is the same either way.
 ``nu_map="softplus"`` gives the paper's nu = 2 + softplus(z_nu). The log map is the default:
 nu's posterior is right-skewed and softplus is nearly linear at nu ~ 4, so a Gaussian q in
 the softplus coordinate fits it worse (VI-vs-NUTS overlap for nu: 89.9% softplus, 94.3% log,
