@@ -19,6 +19,9 @@ from rich.table import Table
 
 from .app import app, console
 
+# many VI draws are cheap and keep VI's side of the accuracy comparison free of KDE noise
+VI_DRAWS = {"num_draws": 10000, "psis_draws": 10000}
+
 
 @app.command()
 def demo(
@@ -54,13 +57,17 @@ def demo(
 
     t0 = time.perf_counter()
     with console.status("2. fitting by variational inference (first run compiles)"):
-        vi = fit(panel, dist="skewt", method="vi", seed=seed)
+        fit(panel, dist="skewt", method="vi", seed=seed)
     t_vi_cold = time.perf_counter() - t0
     t0 = time.perf_counter()
     vi = fit(panel, dist="skewt", method="vi", seed=seed)
     t_vi = time.perf_counter() - t0
+    with console.status(f"2. VI again with {VI_DRAWS['num_draws']} draws, for the comparison"):
+        vi = fit(panel, dist="skewt", method="vi", seed=seed, **VI_DRAWS)
+        vi = fit(panel, dist="skewt", method="vi", seed=seed, **VI_DRAWS)  # warm, timed
     console.print(f"[bold]2. VI[/bold]: {t_vi:.2f} s warm ({t_vi_cold:.1f} s with compilation), "
-                  f"{vi.diagnostics['iterations']} iterations, ELBO {float(vi.elbo[0]):.1f}")
+                  f"{vi.diagnostics['iterations']} iterations, ELBO {float(vi.elbo[0]):.1f}; "
+                  f"{vi.runtime['total']:.2f} s warm with {VI_DRAWS['num_draws']} draws")
     t0 = time.perf_counter()
     with console.status(f"3. NUTS: 2 chains x ({num_warmup} warm-up + {num_samples} draws)"):
         nuts = fit(panel, dist="skewt", method="nuts", seed=seed, num_warmup=num_warmup,
@@ -79,6 +86,9 @@ def demo(
                       f"{qv[name].std():.4f}", f"{qn[name].mean():.4f}",
                       f"{qn[name].std():.4f}", f"{overlap_accuracy(qv[name], qn[name]):.1f}")
     console.print(table)
+    console.print(f"   VI returns {VI_DRAWS['num_draws']} PSIS-resampled draws; the accuracy "
+                  f"also carries the density-estimate noise of NUTS's "
+                  f"{2 * num_samples} draws (see README, Results)")
 
     fc = vi.forecast(horizon=10, seed=seed)
     risk = fc.risk.iloc[0]

@@ -1,0 +1,29 @@
+"""``bayesvol demo``, the main job of the README, end to end on a short series."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from bayesvol.cli import main
+
+
+def test_demo_writes_its_outputs_and_vi_agrees_with_nuts(tmp_path, capsys):
+    """Exit 0, every promised file, and VI posterior means within 0.5 NUTS sd of NUTS's."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--T", "600", "--num-samples", "400",
+                 "--num-warmup", "400", "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "faster than NUTS" in printed
+    for name in ("returns.csv", "truth.json", "forecast.csv", "volatility.png",
+                 "marginals.png", "elbo.png", "forecast.png"):
+        assert (out / name).stat().st_size > 0, name
+    vi = json.loads((out / "fit_vi" / "summary.json").read_text())
+    nuts = json.loads((out / "fit_nuts" / "summary.json").read_text())
+    assert vi["method"] == "vi" and nuts["method"] == "nuts"
+    assert set(vi["parameters"]) == {"omega", "alpha", "beta", "nu", "xi"}
+    for name, row in nuts["parameters"].items():
+        assert abs(vi["parameters"][name]["mean"] - row["mean"]) < 0.5 * row["sd"], name
+    forecast = pd.read_csv(out / "forecast.csv")
+    assert len(forecast) > 0 and forecast.notna().all().all()
