@@ -105,6 +105,13 @@ def test_cli_simulate_check_fit_round_trip(tmp_path, capsys):
     assert loaded.summary().round(12).equals(
         bv.Fit.load(out).summary().round(12))
     assert abs(summary["parameters"]["nu"]["mean"] - loaded.summary().loc["nu", "mean"]) < 1e-12
+    # the paper preset runs without PSIS: its summary says so (None), and the CLI does not
+    # print the k-hat note (it used to format a missing k-hat and crash after writing)
+    paper = tmp_path / "paper"
+    assert main(["fit", str(csv), "--dist", "t", "--vi-preset", "paper", "--out",
+                 str(paper)]) == 0
+    diag = json.loads((paper / "summary.json").read_text())["diagnostics"]
+    assert diag["psis_reliable"] is None and diag["pareto_k_max"] is None
     capsys.readouterr()
     assert main(["fit", str(csv), "--dist", "cauchy", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -127,6 +127,8 @@ class Fit:
     def summary_dict(self) -> dict:
         """The summary.json document of DESIGN.md."""
         diag = self.diagnostics
+        k_hat = np.asarray(diag.get("pareto_k") or [np.nan], dtype=float)
+        psis_ran = "psis_reliable" in diag and not np.all(np.isnan(k_hat))
         return {
             "model": self.model.config()["model"],
             "dist": self.model.dist,
@@ -144,10 +146,10 @@ class Fit:
                 "rhat_max": diag.get("rhat_max"),
                 "ess_min": diag.get("ess_min"),
                 "divergences": diag.get("divergences"),
-                "pareto_k_max": (float(np.max(diag["pareto_k"])) if diag.get("pareto_k")
-                                 and np.all(np.isfinite(diag["pareto_k"])) else None),
-                "psis_reliable": (bool(all(diag["psis_reliable"])) if "psis_reliable" in diag
-                                  else None),
+                # None where PSIS did not run (NUTS, MLE, psis=False: k-hat is NaN)
+                "pareto_k_max": (float(np.max(k_hat)) if psis_ran and np.all(np.isfinite(k_hat))
+                                 else None),
+                "psis_reliable": bool(all(diag["psis_reliable"])) if psis_ran else None,
             },
             "model_config": self.model.config(),
             "options": self.options,

@@ -62,12 +62,10 @@ def demo(
     t0 = time.perf_counter()
     vi = fit(panel, dist="skewt", method="vi", seed=seed)
     t_vi = time.perf_counter() - t0
+    console.print(f"[bold]2. VI[/bold]: {t_vi:.2f} s warm ({t_vi_cold:.1f} s with compilation), "
+                  f"{vi.diagnostics['iterations']} iterations, ELBO {float(vi.elbo[0]):.1f}")
     with console.status(f"2. VI again with {VI_DRAWS['num_draws']} draws, for the comparison"):
         vi = fit(panel, dist="skewt", method="vi", seed=seed, **VI_DRAWS)
-        vi = fit(panel, dist="skewt", method="vi", seed=seed, **VI_DRAWS)  # warm, timed
-    console.print(f"[bold]2. VI[/bold]: {t_vi:.2f} s warm ({t_vi_cold:.1f} s with compilation), "
-                  f"{vi.diagnostics['iterations']} iterations, ELBO {float(vi.elbo[0]):.1f}; "
-                  f"{vi.runtime['total']:.2f} s warm with {VI_DRAWS['num_draws']} draws")
     t0 = time.perf_counter()
     with console.status(f"3. NUTS: 2 chains x ({num_warmup} warm-up + {num_samples} draws)"):
         nuts = fit(panel, dist="skewt", method="nuts", seed=seed, num_warmup=num_warmup,

@@ -83,6 +83,8 @@ def fit(
     console.print(f"runtime {result.runtime['total']:.2f} s; converged: {diag['converged']}; "
                   f"wrote {out / 'summary.json'} and {out / 'posterior.nc'}")
     if diag["psis_reliable"] is False:
-        console.print(f"[yellow]note:[/yellow] PSIS k-hat up to {diag['pareto_k_max']:.2f} is "
+        k_max = diag["pareto_k_max"]
+        k_txt = "not finite" if k_max is None else f"up to {k_max:.2f}"
+        console.print(f"[yellow]note:[/yellow] PSIS k-hat {k_txt} is "
                       "above its reliability threshold (0.67 at 1000 draws, 0.7 from 2200): the "
                       "draws were reweighted if k-hat < 1; check tails against --method nuts")

@@ -39,6 +39,7 @@ Start value of the recursion (1.7, [UNSPECIFIED] in the paper), option ``start``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -70,9 +71,18 @@ from .priors import (
 )
 
 _BACKCAST_DECAY = 0.94
-# psi1 link: (forward with log-Jacobian, inverse, (log psi1, log(1 - psi1)))
-_PSI1_MAPS = {"cloglog": (cloglog_forward, cloglog, cloglog_logs),
-              "logit": (sigmoid_forward, logit, sigmoid_logs)}
+
+
+class _Link(NamedTuple):
+    """A map of the real line onto (0, 1)."""
+
+    forward: Callable  # theta -> (psi, log |d psi / d theta|)
+    inverse: Callable  # psi -> theta
+    logs: Callable  # theta -> (log psi, log(1 - psi)), exact near both bounds
+
+
+_PSI1_MAPS = {"cloglog": _Link(cloglog_forward, cloglog, cloglog_logs),
+              "logit": _Link(sigmoid_forward, logit, sigmoid_logs)}
 _BACKCAST_WINDOW = 75
 
 
@@ -149,8 +159,12 @@ class GarchModel:
     def unconstrained_names(self) -> tuple[str, ...]:
         """Names of the coordinates of z."""
         names = ("mu",) if self.mean else ()
-        names += ("log_omega", f"{self.psi1_map}_psi1", "logit_psi2")
+        names += ("log_omega", self._psi1_name, "logit_psi2")
         return names + tuple(f"z_{p}" for p in self.shape_params)
+
+    @property
+    def _psi1_name(self) -> str:
+        return f"{self.psi1_map}_psi1"
 
     @property
     def dim(self) -> int:
@@ -163,7 +177,7 @@ class GarchModel:
         """Natural parameters and the total log-Jacobian log|d params / d z|."""
         u = self._split(z)
         omega, j_omega = exp_forward(u["log_omega"])
-        psi1, j1 = _PSI1_MAPS[self.psi1_map][0](u[f"{self.psi1_map}_psi1"])
+        psi1, j1 = _PSI1_MAPS[self.psi1_map].forward(u[self._psi1_name])
         psi2, j2 = sigmoid_forward(u["logit_psi2"])
         params = {"omega": omega, "alpha": psi1 * psi2, "beta": psi1 * (1.0 - psi2),
                   "psi1": psi1, "psi2": psi2}
@@ -194,7 +208,7 @@ class GarchModel:
         beta = jnp.asarray(params["beta"], dtype=float)
         psi1 = alpha + beta
         cols = [jnp.asarray(params.get("mu", 0.0), dtype=float)] if self.mean else []
-        cols += [jnp.log(omega), _PSI1_MAPS[self.psi1_map][1](psi1), logit(alpha / psi1)]
+        cols += [jnp.log(omega), _PSI1_MAPS[self.psi1_map].inverse(psi1), logit(alpha / psi1)]
         if "nu" in self.shape_params:
             nu_m2 = jnp.asarray(params["nu"], dtype=float) - 2.0
             cols.append(jnp.log(nu_m2) if self.nu_map == "log" else inv_softplus(nu_m2))
@@ -209,8 +223,8 @@ class GarchModel:
         p, logdet = self.constrain_with_logdet(z)
         lp = inv_gamma_logpdf(p["omega"], pr.omega_a, pr.omega_b)
         u = self._split(z)
-        name = f"{self.psi1_map}_psi1"
-        lp += beta_logpdf_logs(*_PSI1_MAPS[self.psi1_map][2](u[name]), pr.psi1_a, pr.psi1_b)
+        lp += beta_logpdf_logs(*_PSI1_MAPS[self.psi1_map].logs(u[self._psi1_name]),
+                               pr.psi1_a, pr.psi1_b)
         lp += beta_logpdf_logs(*sigmoid_logs(u["logit_psi2"]), pr.psi2_a, pr.psi2_b)
         if self.mean:
             lp += normal_logpdf(p["mu"], 0.0, pr.mu_scale)
