@@ -239,3 +239,98 @@ def test_dataframe_errors_use_data_row_numbers() -> None:
         ReturnsPanel.from_frame(pd.DataFrame({"A": [np.nan, np.nan]},
                                              index=pd.DatetimeIndex(["2023-01-02", "2023-01-03"])))
     assert "expected a file path or a pandas DataFrame" in _message(42)
+
+
+# -- magnitudes: a square that overflows, or a value absurd against its column -------------
+
+DATES40 = [f"{d:%Y-%m-%d}" for d in pd.bdate_range("2023-01-02", periods=40)]
+
+
+def _rows(a: list[float]) -> list[str]:
+    """40 wide rows: column A holds ``a``, column B returns of about 0.5%."""
+    return [f"{d},{a[t]!r},{0.004 * (t % 5 - 2)}" for t, d in enumerate(DATES40)]
+
+
+def _returns(a: list[float] | None = None) -> list[str]:
+    """40 rows of wide returns of typical size 1%; column A replaced by ``a`` if given."""
+    return _rows(a or [0.01 * ((7 * t) % 11 - 5) / 5 for t in range(40)])
+
+
+def _with(cell: float, t: int = 10, base: list[float] | None = None) -> list[str]:
+    a = base or [0.01 * ((7 * k) % 11 - 5) / 5 for k in range(40)]
+    return _returns(a[:t] + [cell] + a[t + 1:])
+
+
+@pytest.mark.parametrize("cell", [1e308, -1e200, 2e154])
+def test_return_whose_square_overflows(tmp_path: Path, cell: float) -> None:
+    msg = _message(_wide(tmp_path, _with(cell)))
+    assert f"column 'A', row 12: return {cell:g} is too large: its square overflows" in msg
+
+
+def test_square_overflow_after_scaling(tmp_path: Path) -> None:
+    msg = _message(_wide(tmp_path, _with(1e153)), scale=100)
+    assert "row 12: return 1e+155 after scaling by 100 is too large" in msg
+
+
+def test_absurd_value_against_its_column(tmp_path: Path) -> None:
+    msg = _message(_wide(tmp_path, _with(1e6, t=25)))
+    assert "column 'A', row 27: return 1e+06 is absurd against the rest of the column" in msg
+
+
+@pytest.mark.parametrize("cell", [-0.2, 0.35, -0.9])
+def test_crashes_and_spikes_are_accepted(tmp_path: Path, cell: float) -> None:
+    path = _wide(tmp_path, _with(cell))
+    assert load_returns(path).values[0, 10] == cell
+    assert load_returns(path, scale=100).values[0, 10] == pytest.approx(100 * cell)
+
+
+def test_mostly_zero_returns_use_the_moves_for_scale(tmp_path: Path) -> None:
+    quiet = [0.0] * 40
+    quiet[5], quiet[20], quiet[30] = 0.01, -0.02, 0.015  # an illiquid asset: MAD is 0
+    assert load_returns(_wide(tmp_path, _returns(quiet))).n_obs == 80
+    assert "absurd" in _message(_wide(tmp_path, _with(1e6, t=10, base=quiet)))
+
+
+def test_nearly_constant_column_needs_a_gap_above_ten(tmp_path: Path) -> None:
+    fund = [1e-4 + 1e-10 * (t % 3) for t in range(40)]  # money-market fund: sd ~ 1e-10
+    assert load_returns(_wide(tmp_path, _with(0.05, base=fund))).n_obs == 80
+    assert "absurd" in _message(_wide(tmp_path, _with(20.0, base=fund)))
+
+
+def test_absurd_return_from_prices(tmp_path: Path) -> None:
+    prices = [100 * (1 + 0.01 * ((7 * t) % 11 - 5) / 5) for t in range(40)]
+    prices[15] = 1e9  # a corrupt price after 101: a return of 1e9 / 101 - 1 into it
+
+    def _price_rows(a: list[float]) -> list[str]:
+        return [f"{d},{a[t]!r},{50 + t % 3}" for t, d in enumerate(DATES40)]
+
+    msg = _message(_wide(tmp_path, _price_rows(prices)), prices=True, log=False)
+    assert ("column 'A', row 17: simple return 9.90099e+06 (from the prices of this date and "
+            "the one before) is absurd") in msg
+    prices[15] = 1e300
+    msg = _message(_wide(tmp_path, _price_rows(prices)), prices=True, log=False)
+    assert "row 17: simple return 9.90099e+297 (from the" in msg and "too large" in msg
+
+
+def test_absurd_value_in_long_file_names_its_own_row(tmp_path: Path) -> None:
+    lines = ["date,asset,value"]
+    for t, d in enumerate(DATES40):
+        lines += [f"{d},A,{0.01 * (t % 5 - 2)}", f"{d},B,{0.02 * (t % 3 - 1)}"]
+    lines[2 * 12 + 2] = f"{DATES40[12]},B,1e7"  # B's value on the 13th date: line 27
+    msg = _message(_file(tmp_path, "\n".join(lines) + "\n"))
+    assert "column 'B', row 27: return 1e+07 is absurd" in msg
+
+
+def test_absurd_value_in_dataframe() -> None:
+    frame = pd.DataFrame({"A": [0.01 * (-1) ** t * (t % 4) for t in range(40)]},
+                         index=pd.bdate_range("2023-01-02", periods=40))
+    frame.iloc[7, 0] = -3e7
+    assert _message(frame).startswith("<DataFrame>: column 'A', row 8: return -3e+07 is absurd")
+
+
+def test_real_index_returns_pass_the_magnitude_rules() -> None:
+    pytest.importorskip("arch")
+    from bayesvol.data import load_bundled
+
+    for name in ("sp500", "nasdaq"):  # 2000-2019 daily, with 2008 and the dot-com crash
+        assert load_bundled(name, scale=1.0).n_obs > 5000

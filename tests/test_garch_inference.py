@@ -75,12 +75,15 @@ def test_panel_fit_is_per_asset_and_matches_single_fits():
 
 
 def test_non_finite_data_likelihood_is_reported():
-    from bayesvol.errors import NumericalError
+    from bayesvol.errors import InputError, NumericalError
 
     frame, _ = simulated("normal", T=300, seed=1)
     frame.iloc[5, 0] = 1e200  # finite input, but squared it overflows the recursion
-    with pytest.raises(NumericalError):
+    with pytest.raises(InputError, match="row"):  # a data frame is validated as a file is
         bv.fit(frame, method="mle")
+    panel = bv.ReturnsPanel.from_values(frame.to_numpy().T, frame.index, list(frame.columns))
+    with pytest.raises(NumericalError):  # a panel built directly reaches the likelihood
+        bv.fit(panel, method="mle")
 
 
 def test_cli_simulate_check_fit_round_trip(tmp_path, capsys):

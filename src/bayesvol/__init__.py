@@ -3,16 +3,45 @@
     import bayesvol as bv
     fit = bv.fit(returns_frame, model="garch", dist="skewt", method="vi", seed=0)
     fit.summary(); fit.forecast(horizon=10); fit.save("out/")
+
+The public names are loaded on first use (PEP 562), so ``import bayesvol`` (and the CLI's
+``check`` and ``--help``) does not pay for importing JAX.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from . import _config  # noqa: F401  (float64 on by default)
-from .api import fit
-from .data import ReturnsPanel, load_bundled, load_returns
-from .inference.accuracy import accuracy_table, overlap_accuracy
-from .inference.runner import VIOptions
-from .results import Fit
+
+if TYPE_CHECKING:
+    from .api import fit
+    from .data import ReturnsPanel, load_bundled, load_returns
+    from .inference.accuracy import accuracy_table, overlap_accuracy
+    from .inference.runner import VIOptions
+    from .results import Fit
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "Fit": ".results", "ReturnsPanel": ".data", "VIOptions": ".inference.runner",
+    "accuracy_table": ".inference.accuracy", "fit": ".api", "load_bundled": ".data",
+    "load_returns": ".data", "overlap_accuracy": ".inference.accuracy",
+}
+
 __all__ = ["Fit", "ReturnsPanel", "VIOptions", "accuracy_table", "fit", "load_bundled",
            "load_returns", "overlap_accuracy"]
+
+
+def __getattr__(name: str) -> object:
+    """Import the module defining public ``name`` on first access and cache the value."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bayesvol' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,8 +8,10 @@ import time
 import jax
 import numpy as np
 
-from .data import ReturnsPanel, as_panel  # noqa: F401  (as_panel is re-exported)
+from .data import MIN_OBS_TO_FIT, ReturnsPanel, as_panel  # noqa: F401  (as_panel is re-exported)
 from .errors import InputError, NumericalError
+from .fit_joint import fit_joint
+from .inference.joint.vi import JointVIOptions
 from .inference.runner import (
     VIOptions,
     check_vi_result,
@@ -19,44 +21,63 @@ from .inference.runner import (
     run_nuts_batch,
     run_vi_batch,
 )
-from .models.garch import GarchModel
-from .models.priors import GarchPriors
-from .results import Fit, series_data
-
-METHODS = ("vi", "nuts", "mle", "map")
+from .models.registry import build_model as registry_build
+from .models.registry import model_class
+from .results import Fit
 
 
-def build_model(model: str = "garch", dist: str = "normal", mean: bool = False,
-                start: str | float = "sample", priors: GarchPriors | dict | None = None,
-                nu_map: str = "log", psi1_map: str = "cloglog") -> GarchModel:
-    """The model object for a model name (only ``garch`` so far)."""
-    if model != "garch":
-        raise InputError(f"model '{model}' is not available yet; available: garch")
-    if isinstance(priors, dict):
-        priors = GarchPriors(**priors)
+def _model_class(name: str):
     try:
-        return GarchModel(dist=dist, mean=mean, start=start, priors=priors or GarchPriors(),
-                          nu_map=nu_map, psi1_map=psi1_map)
+        return model_class(name)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
+METHODS = ("vi", "nuts", "mle", "map")
+JOINT_METHODS = ("vi", "nuts")
+_VI_FIELDS = {f.name for f in dataclasses.fields(VIOptions)}
+_JOINT_FIELDS = {f.name for f in dataclasses.fields(JointVIOptions)}
 
-def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", seed: int = 0, *,
-        mean: bool = False, start: str | float = "sample", priors=None, nu_map: str = "log",
-        psi1_map: str = "cloglog",
-        vi: VIOptions | dict | None = None, num_warmup: int = 1000, num_samples: int = 1000,
-        num_chains: int = 2, progress: bool = False, min_obs: int = 30, **vi_options) -> Fit:
-    """Fit a volatility model to every asset of ``data`` and return a :class:`Fit`.
+
+def build_model(model: str = "garch", **options):
+    """The model object for a registered model name and its options (models/registry.py).
+
+    garch: dist, mean, start, priors, nu_map, psi1_map, ar. hier-garch: population, decay,
+    lkj_eta, priors (dist is t). A bad name or option is an InputError.
+    """
+    try:
+        return registry_build(model, **options)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+
+
+def _options(cls, fields: set, vi, extra: dict):
+    try:
+        if isinstance(vi, cls):
+            return dataclasses.replace(vi, **extra)
+        base = dict(vi or {}) if not dataclasses.is_dataclass(vi) else {
+            k: v for k, v in dataclasses.asdict(vi).items() if k in fields}
+        return cls(**{**base, **extra})
+    except TypeError as exc:  # an unknown option name
+        raise InputError(f"unknown fit option: {exc}") from None
+
+
+def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
+        seed: int = 0, *, vi=None, num_warmup: int = 1000, num_samples: int = 1000,
+        num_chains: int = 2, progress: bool = False, min_obs: int = MIN_OBS_TO_FIT,
+        asset_weights=None, **options) -> Fit:
+    """Fit a registered volatility model to every asset of ``data`` and return a :class:`Fit`.
 
     data: a ReturnsPanel, a wide DataFrame (dates x assets), a Series, an array [N, T] or a
-    file path. For model="garch" each asset is fitted independently, all assets in one
-    compiled, vmapped program. method: ``vi`` (mode + Laplace start, then full-rank Gaussian
-    VI; options via ``vi=VIOptions(...)`` or keywords such as family="meanfield"),
-    ``nuts`` (NumPyro NUTS, num_warmup/num_samples/num_chains), ``mle`` (maximum likelihood
-    with delta-method standard errors) or ``map`` (posterior mode with Laplace draws).
-    nu_map / psi1_map: links of nu and of the persistence psi1 = alpha + beta to the real
-    line; the defaults ("log", "cloglog") fit a Gaussian q better than the paper's
-    ("softplus", "logit"), see models/garch.py. The prior is the same either way.
+    file path. model: ``garch`` (each asset independently, all assets in one compiled,
+    vmapped program) or ``hier-garch`` (AR(1)-GARCH(1,1)-t partially pooled across assets,
+    one joint posterior; ragged panels welcome). Model options go in ``options``: for garch
+    mean, start, priors, nu_map, psi1_map, ar (see models/garch.py: the default links
+    ("log", "cloglog") fit a Gaussian q better than the paper's, with the same prior); for
+    hier-garch population ("mvn" | "beta"), decay, lkj_eta, priors, and ``asset_weights``
+    (models/hier_garch.py). Remaining keywords are VI options (VIOptions for garch,
+    JointVIOptions for hier-garch, e.g. family, batch_size, num_draws), or pass ``vi=``.
+    method: ``vi``, ``nuts`` (num_warmup/num_samples/num_chains), and for garch also ``mle``
+    (maximum likelihood with delta-method standard errors) or ``map`` (mode + Laplace draws).
     """
     panel = as_panel(data)
     if method not in METHODS:
@@ -65,14 +86,26 @@ def fit(data, model: str = "garch", dist: str = "normal", method: str = "vi", se
     if short:
         raise InputError(f"asset '{short[0]}' has fewer than {min_obs} observations",
                          source=panel.source)
-    mdl = build_model(model, dist, mean, start, priors, nu_map, psi1_map)
-    try:
-        opts = (dataclasses.replace(vi, **vi_options) if isinstance(vi, VIOptions)
-                else VIOptions(**{**(vi or {}), **vi_options}))
-    except TypeError as exc:  # an unknown option name
-        raise InputError(f"unknown fit option: {exc}") from None
+    cls = _model_class(model)
+    fields = _JOINT_FIELDS if getattr(cls, "joint", False) else _VI_FIELDS
+    vi_options = {k: v for k, v in options.items() if k in fields}
+    model_options = {k: v for k, v in options.items() if k not in fields}
+    if dist is not None:
+        model_options["dist"] = dist
+    mdl = build_model(model, **model_options)
+    if getattr(mdl, "joint", False):
+        if method not in JOINT_METHODS:
+            raise InputError(f"method '{method}' is not available for {model}: choose "
+                             f"{' or '.join(JOINT_METHODS)}")
+        opts = _options(JointVIOptions, _JOINT_FIELDS, vi, vi_options)
+        return fit_joint(mdl, panel, method, seed, opts, asset_weights=asset_weights,
+                         num_warmup=num_warmup, num_samples=num_samples,
+                         num_chains=num_chains, progress=progress)
+    if asset_weights is not None:
+        raise InputError(f"asset_weights apply to pooled models, not {model}")
+    opts = _options(VIOptions, _VI_FIELDS, vi, vi_options)
     t0 = time.perf_counter()
-    sdata = series_data(panel)
+    sdata = mdl.prepare(panel)
     key = jax.random.PRNGKey(seed)
     common = dict(model=mdl, panel=panel, method=method, seed=seed)
     if method == "vi":

@@ -1,7 +1,9 @@
 """Fit: the draws of a fitted model with its method, diagnostics and data.
 
 Posterior draws are kept in the unconstrained space, ``z`` [assets, chains, draws, d]; natural
-parameters are derived by the model's ``constrain``. A fit saves as ``summary.json`` (the JSON
+parameters are derived by the model's ``constrain``. Pooled models (``model.joint``) also have
+global draws ``g`` [chains, draws, d_g], reported through ``model.constrain_global`` under
+names without an asset. A fit saves as ``summary.json`` (the JSON
 summary of DESIGN.md) and ``posterior.nc`` (ArviZ InferenceData, NetCDF: natural-scale and
 unconstrained draws, the returns, the model configuration and diagnostics), and loads back
 without loss. Files are written under a temporary name and renamed.
@@ -14,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,28 +25,15 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .data import ReturnsPanel
-from .models.garch import GarchModel, SeriesData, align_left, bucket_length
-
-MODELS = {"garch": GarchModel}
-
-
-def model_from_config(cfg: dict):
-    """Rebuild a model object from its saved configuration."""
-    return MODELS[cfg["model"]].from_config(cfg)
-
-
-def series_data(panel: ReturnsPanel, bucket: bool = True) -> SeriesData:
-    """Left-aligned, bucket-padded model input of a panel (see models.garch.align_left)."""
-    length = int(np.max(panel.last - panel.first + 1))
-    return align_left(panel.values, panel.mask, panel.first,
-                      bucket_length(length) if bucket else length)
+from .models.registry import model_from_config
+from .models.series import SeriesData, series_data  # noqa: F401  (series_data re-exported)
 
 
 @dataclass
 class Fit:
     """A fitted model: draws, method, diagnostics, runtime and the data it was fitted to."""
 
-    model: GarchModel
+    model: Any
     panel: ReturnsPanel
     method: str
     z: np.ndarray  # [N, chains, draws, d]
@@ -56,14 +46,28 @@ class Fit:
     seed: int = 0
     point: np.ndarray | None = None  # [N, d] mode (mle/map)
     point_cov: np.ndarray | None = None  # [N, d, d] Laplace covariance in z
+    g: np.ndarray | None = None  # [chains, draws, d_g] global draws of a pooled model
+    unpooled: np.ndarray | None = None  # [N, d] nearly unpooled per-asset modes (pooled VI)
 
     # ------------------------------------------------------------------------ accessors
     @property
     def assets(self) -> tuple[str, ...]:
         return self.panel.assets
 
+    @property
+    def pooled(self) -> bool:
+        return self.g is not None
+
     def data(self) -> SeriesData:
-        return series_data(self.panel)
+        """Per-asset left-aligned (y, mask) of the fitted panel (the model's ``series``)."""
+        return self.model.series(self.panel)
+
+    def global_draws(self) -> dict[str, np.ndarray]:
+        """Natural-scale global draws of a pooled model, name -> [chains, draws] ({} if none)."""
+        if self.g is None:
+            return {}
+        p = self.model.constrain_global(jnp.asarray(self.g))
+        return {k: np.asarray(v) for k, v in p.items()}
 
     def draws(self) -> dict[str, np.ndarray]:
         """Natural-scale draws, name -> [N, chains, draws]."""
@@ -83,8 +87,9 @@ class Fit:
         return int(asset)
 
     def label(self, name: str, i: int) -> str:
-        """``name`` for a single-asset fit, ``name[ASSET]`` for a panel (DESIGN.md)."""
-        return name if len(self.assets) == 1 else f"{name}[{self.assets[i]}]"
+        """``name`` for a single-asset fit, ``name[ASSET]`` for a panel or a pooled model."""
+        single = len(self.assets) == 1 and not self.pooled
+        return name if single else f"{name}[{self.assets[i]}]"
 
     # ------------------------------------------------------------------------- summary
     def summary(self) -> pd.DataFrame:
@@ -94,6 +99,11 @@ class Fit:
         the Laplace covariance); quantiles are those of the asymptotic normal in z.
         """
         rows = {}
+        for name, arr in self.global_draws().items():
+            x = arr.reshape(-1)
+            q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+            rows[name] = {"mean": float(np.mean(x)), "sd": float(np.std(x, ddof=1)),
+                          "q05": float(q05), "q50": float(q50), "q95": float(q95)}
         draws = self.draws()
         se = self.standard_errors() if self.method == "mle" else None
         for name, arr in draws.items():
@@ -130,7 +140,7 @@ class Fit:
         k_hat = np.asarray(diag.get("pareto_k") or [np.nan], dtype=float)
         psis_ran = "psis_reliable" in diag and not np.all(np.isnan(k_hat))
         return {
-            "model": self.model.config()["model"],
+            "model": self.model.name,
             "dist": self.model.dist,
             "method": self.method,
             "assets": list(self.assets),
@@ -157,7 +167,7 @@ class Fit:
         }
 
     def __repr__(self) -> str:
-        return (f"Fit(model=garch, dist={self.model.dist}, method={self.method}, "
+        return (f"Fit(model={self.model.name}, dist={self.model.dist}, method={self.method}, "
                 f"assets={len(self.assets)}, draws={self.z.shape[1] * self.z.shape[2]})")
 
     # --------------------------------------------------------------- volatility, forecast
@@ -215,6 +225,11 @@ class Fit:
         dims = {k: ["asset"] for k in self.draws()}
         dims["z"] = ["asset", "z_dim"]
         coords["z_dim"] = list(self.model.unconstrained_names)
+        if self.g is not None:
+            post.update(self.global_draws())  # chain, draw
+            post["g"] = self.g
+            dims["g"] = ["g_dim"]
+            coords["g_dim"] = list(self.model.global_names)
         idata = az.from_dict(
             posterior=post, coords=coords, dims=dims,
             observed_data={"y": self.panel.values},
@@ -226,9 +241,14 @@ class Fit:
         if self.vi_params is not None:
             import xarray as xr
 
+            def var_dims(k: str, v: np.ndarray) -> tuple[str, ...]:
+                if self.g is not None and not k.startswith("l_"):  # a pooled fit's globals
+                    return tuple(f"{k}_dim{j}" for j in range(v.ndim))
+                return ("asset",) + tuple(f"{k}_dim{j}" for j in range(v.ndim - 1))
+
             idata.add_groups({"variational": xr.Dataset(
-                {k: (("asset",) + tuple(f"{k}_dim{j}" for j in range(v.ndim - 1)), v)
-                 for k, v in self.vi_params.items()}, coords={"asset": list(self.assets)})})
+                {k: (var_dims(k, v), v) for k, v in self.vi_params.items()},
+                coords={"asset": list(self.assets)})})
         return idata
 
     def _attrs(self) -> dict:
@@ -241,6 +261,7 @@ class Fit:
             [np.asarray(t).tolist() for t in self.elbo_trace],
             "point": None if self.point is None else np.asarray(self.point).tolist(),
             "point_cov": None if self.point_cov is None else np.asarray(self.point_cov).tolist(),
+            "unpooled": None if self.unpooled is None else np.asarray(self.unpooled).tolist(),
         }
 
     def save(self, out_dir: str | os.PathLike) -> Path:
@@ -282,7 +303,9 @@ class Fit:
             elbo_trace=None if attrs["elbo_trace"] is None else
             [np.asarray(t) for t in attrs["elbo_trace"]],
             vi_params=vi_params, options=attrs["options"], seed=attrs["seed"],
-            point=arr("point"), point_cov=arr("point_cov"))
+            point=arr("point"), point_cov=arr("point_cov"),
+            g=np.asarray(idata.posterior["g"].values) if "g" in idata.posterior else None,
+            unpooled=arr("unpooled"))
 
 
 def _vol_paths(model, z: jax.Array, data: SeriesData) -> jax.Array:

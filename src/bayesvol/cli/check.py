@@ -3,7 +3,10 @@
 Prints the number of assets, the date range, the inferred frequency, the total number of
 observations and, per asset, its first/last date, observations, leading gap (not yet listed),
 trailing gap (delisted) and interior missing observations, then the totals of the three gaps.
-Writes nothing. A bad file raises InputError, which ``main()`` turns into exit code 2.
+Writes nothing. A bad file raises InputError, which ``main()`` turns into exit code 2; so does
+a file where no asset has the ``MIN_OBS_TO_FIT`` observations fitting needs. Otherwise each
+asset shorter than that gets one ``warning: ...`` line on stderr and the exit code is 0.
+Imports nothing heavy: no JAX ever, and the data layer (pandas) only when the command runs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from ..data import load_returns
+from ..errors import InputError
 from .app import app
 
 _COLUMNS = ("asset", "first", "last", "obs", "not listed", "delisted", "interior missing")
@@ -55,6 +58,19 @@ def check(
     scale: float = typer.Option(1.0, "--scale", help="Multiply returns (100 for percent)."),
 ) -> None:
     """Validate a returns file and print assets, dates, frequency and gaps."""
+    from ..data import MIN_OBS_TO_FIT, load_returns
+
     panel = load_returns(file, prices=prices, scale=scale, min_obs=min_obs)
+    counts = dict(zip(panel.assets, panel.n_obs_per_asset.tolist(), strict=True))
+    if max(counts.values()) < MIN_OBS_TO_FIT:
+        raise InputError(
+            f"no asset has enough observations to fit (the most is {max(counts.values())}); "
+            f"fitting needs at least {MIN_OBS_TO_FIT} per asset",
+            source=panel.source,
+        )
     for line in format_report(panel.summary()):
         typer.echo(line)
+    for name, n in counts.items():
+        if n < MIN_OBS_TO_FIT:
+            typer.echo(f"warning: asset '{name}' has {n} observations; fitting needs at least "
+                       f"{MIN_OBS_TO_FIT}", err=True)

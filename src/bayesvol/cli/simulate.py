@@ -5,7 +5,8 @@
 
 MODEL is garch, hier-garch, dfsv or fsv (defaults: bayesvol.simulate.registry). Output is
 deterministic by seed (same seed, byte-identical files) and written atomically. Bad option
-values exit 2 with one ``error: ...`` line.
+values exit 2 with one ``error: ...`` line. The simulators (JAX) are imported only when the
+command runs, so ``bayesvol --help`` and ``bayesvol simulate --help`` stay fast.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import NoReturn
 import typer
 
 from ..errors import InputError
-from ..simulate import simulate_model, write_returns_csv, write_truth_json
 from .app import app, console
 
 MAX_VALUES = 200_000_000  # --assets x --T: about 1.6 GB of float64 per array
@@ -68,6 +68,8 @@ def simulate_command(
         _check_target(truth, "--truth")
         if truth.resolve() == out.resolve():
             _fail("--truth and --out name the same file")
+    from ..simulate import simulate_model, write_returns_csv, write_truth_json
+
     sim = simulate_model(model, n_assets=assets, T=T, n_factors=factors, dist=dist, seed=seed)
     try:
         write_returns_csv(sim.to_frame(), out)

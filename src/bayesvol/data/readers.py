@@ -17,6 +17,7 @@ import pandas as pd
 from ..errors import InputError
 from . import validation as v
 from .frequency import check_frequency
+from .limits import check_magnitudes
 from .panel import ReturnsPanel
 from .sources import DATE_NAMES, RawTable, frame_table, read_table
 
@@ -27,12 +28,16 @@ LAYOUTS = ("auto", "wide", "long")
 
 @dataclass
 class _Grid:
-    """Dates x assets values before any series-level check; ``rows`` numbers each date."""
+    """Dates x assets values before any series-level check; ``rows`` numbers each date.
+
+    ``cell_rows`` ([T, N], long layout only) numbers the row each value came from.
+    """
 
     dates: pd.DatetimeIndex
     rows: np.ndarray
     assets: list[str]
     values: np.ndarray  # [T, N]
+    cell_rows: np.ndarray | None = None
 
 
 def _role(name: str) -> str | None:
@@ -141,10 +146,12 @@ def _long(table: RawTable, cols: tuple, prices: bool) -> _Grid:
     a_codes = pd.Index(assets).get_indexer(labels)
     grid = np.full((len(stamps), len(assets)), np.nan)
     grid[t_codes, a_codes] = values
+    cell_rows = np.zeros(grid.shape, dtype=np.int64)
+    cell_rows[t_codes, a_codes] = rows
     date_rows = np.full(len(stamps), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(date_rows, t_codes, rows)
     return _Grid(pd.DatetimeIndex(stamps.astype("datetime64[ns]"), name="date"), date_rows,
-                 [str(x) for x in assets], grid)
+                 [str(x) for x in assets], grid, cell_rows)
 
 
 def _to_grid(table: RawTable, layout: str, date_column: str | None, prices: bool) -> _Grid:
@@ -214,12 +221,15 @@ def load_returns(
             each asset, and the one after any missing price, gives no return).
         log: with ``prices``, log returns (True) or simple returns (False).
         scale: multiplies the returns (100 for percent).
-        min_obs: reject any asset with fewer observed returns than this.
+        min_obs: reject any asset with fewer observed returns than this (``None``: no
+            minimum here; fitting needs :data:`~bayesvol.data.limits.MIN_OBS_TO_FIT`).
         layout: "auto" (long when the columns are exactly date/asset/value), "wide", "long".
         date_column: name of the date column when it is not found automatically.
 
     Raises:
-        InputError: a one-line message naming the file, column and row of the problem.
+        InputError: a one-line message naming the file, column and row of the problem,
+            including a return (after conversion and scaling) whose square overflows or
+            that is absurd against the rest of its column (:mod:`bayesvol.data.limits`).
     """
     label = "<DataFrame>" if isinstance(path_or_frame, pd.DataFrame) else str(path_or_frame)
     scale, min_obs = _check_options(scale, min_obs, label)
@@ -228,9 +238,10 @@ def load_returns(
     check_frequency(grid.dates, grid.rows, source=table.source)
     v.check_has_data(grid.values, grid.assets, source=table.source,
                      what="prices" if prices else "observations")
+    cells = grid.rows if grid.cell_rows is None else grid.cell_rows  # row of each value
     if prices:
         returns = prices_to_returns(grid.values, log=log)[1:]
-        dates, rows = grid.dates[1:], grid.rows[1:]
+        dates, rows, cells = grid.dates[1:], grid.rows[1:], cells[1:]
     else:
         v.check_not_prices(grid.values, grid.assets, source=table.source)
         returns, dates, rows = grid.values, grid.dates, grid.rows
@@ -241,6 +252,11 @@ def load_returns(
     for j, name in enumerate(grid.assets):
         v.check_cells(returns[:, j], rows, source=table.source, column=name, prices=False,
                       note=" after converting and scaling (overflow)")
+    what = ("log return" if log else "simple return") if prices else "return"
+    note = " (from the prices of this date and the one before)" if prices else ""
+    if scale != 1.0:
+        note += f" after scaling by {scale:g}"
+    check_magnitudes(returns, cells, grid.assets, source=table.source, what=what, note=note)
     return _grid_panel(_Grid(dates, rows, grid.assets, returns), table.source)
 
 

@@ -4,8 +4,11 @@ For asset i with left-aligned last observation index T and each of ``n_paths`` p
 theta^(j) (resampled with replacement from the pooled chains x draws of the fit):
 
     sigma^2_{T+1} = omega + alpha e_T^2 + beta sigma_T^2           (model.next_variance)
-    r_{T+k}       = mu + sigma_{T+k} eps_{T+k},   eps iid unit-variance innovations
-    sigma^2_{T+k+1} = omega + alpha (r_{T+k} - mu)^2 + beta sigma^2_{T+k}   (simulate_ahead)
+    r_{T+k}       = m_{T+k} + sigma_{T+k} eps_{T+k},   eps iid unit-variance innovations
+    sigma^2_{T+k+1} = omega + alpha (r_{T+k} - m_{T+k})^2 + beta sigma^2_{T+k}   (simulate_ahead)
+
+with the mean m_{T+k} = mu + phi (r_{T+k-1} - mu) (mu and phi 0 unless the model fits them; r_T is
+the last observed return)
 
 so each path is one draw from the posterior predictive p(r_{T+1:T+h} | y) and parameter
 uncertainty is integrated out. For GARCH(1,1) the mean of the variance path has the closed form
@@ -197,7 +200,7 @@ def _path_program(model, horizon: int):
         p = model.constrain(z)
         s2_next = model.next_variance(p, series, last)
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), asset), path)
-        return model.simulate_ahead(p, s2_next, horizon, key)
+        return model.simulate_ahead(p, s2_next, horizon, key, series.y[last])
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None, None)))
 

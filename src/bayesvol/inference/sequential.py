@@ -48,7 +48,6 @@ import pandas as pd
 from jax.scipy.linalg import solve_triangular
 
 from ..data import ReturnsPanel, as_panel
-from ..distributions import get_innovation
 from ..errors import InputError
 from ..models.garch import GarchModel, SeriesData, bucket_length
 from ..results import Fit, series_data
@@ -84,21 +83,7 @@ def loglik_terms_from(model: GarchModel, p: dict[str, jax.Array], data: SeriesDa
     only the start value is given: s_t = a_t + b_t s_{t-1}, a_t = omega + alpha m e^2,
     b_t = beta + alpha (1 - m).
     """
-    y, m = data
-    e = (y - p["mu"] if model.mean else y) * m
-    a = p["omega"] + p["alpha"] * m[:-1] * e[:-1] ** 2
-    b = p["beta"] + p["alpha"] * (1.0 - m[:-1])
-
-    def step(s, ab):
-        s = ab[0] + ab[1] * s
-        return s, s
-
-    s1 = jnp.asarray(s1, dtype=e.dtype)
-    _, rest = jax.lax.scan(step, s1, (a, b))
-    s2 = jnp.concatenate([s1[None], rest])
-    shape = [p[k] for k in model.shape_params]
-    terms = get_innovation(model.dist).logpdf(e / jnp.sqrt(s2), *shape) - 0.5 * jnp.log(s2)
-    return jnp.where(m > 0, terms, 0.0)
+    return model.loglik_terms(p, data, s1)
 
 
 def gaussian_logpdf_chol(z: jax.Array, mu: jax.Array, chol: jax.Array) -> jax.Array:
@@ -128,7 +113,7 @@ class UVBTarget:
         if self.carry == "plugin":
             s1 = data.s1
         else:  # the old fit's start rule on the old data, then the recursion through the block
-            e = (data.y - p["mu"] if self.model.mean else data.y) * data.mask
+            e = self.model.residuals(p, SeriesData(data.y, data.mask))
             s1 = self.model.start_variance(p, e, data.mask * (1.0 - data.block))
         terms = loglik_terms_from(self.model, p, SeriesData(data.y, data.mask), s1)
         return jnp.sum(terms * data.block)

@@ -2,16 +2,24 @@
 
 Observation model (1.1-1.4), for one asset with observed mask m_t:
 
-    y_t = mu + sigma_t eps_t,   e_t = y_t - mu,   eps_t unit-variance (normal | t | skewt)
+    y_t = m_t + sigma_t eps_t,   e_t = y_t - m_t,   eps_t unit-variance (normal | t | skewt)
     sigma_t^2 = omega + alpha e_{t-1}^2 + beta sigma_{t-1}^2
+    m_t = mu + phi (y_{t-1} - mu)     (mu = 0 unless ``mean``; phi = 0 unless ``ar``)
+
+The AR(1) mean (option ``ar``, the seed-000 model's mean_t = phi r_{t-1} when mu = 0) replaces
+a missing previous return, and the one before the first observation, by its unconditional
+mean mu, so m_t = mu there. This keeps the residuals a vectorised expression (no scan); the
+exact conditional mean after a gap, mu + phi^k (y_{t-k} - mu), differs by a term that decays
+like phi^k, and |phi| is small for daily returns.
 
 A missing e_{t-1} is replaced by its expectation sigma_{t-1}^2, so the recursion stays the
 first-order linear recurrence s_t = a_t + b_t s_{t-1} with
 a_t = omega + alpha m_{t-1} e_{t-1}^2 and b_t = beta + alpha (1 - m_{t-1}).
 Only observed points add to the likelihood.
 
-Unconstrained parameterisation (1.5), vector z in this order (mu first when fitted):
-    mu = z_mu,  omega = exp(z_omega),  psi1 = 1 - exp(-exp(z_psi1)),  psi2 = sigmoid(z_psi2),
+Unconstrained parameterisation (1.5), vector z in this order (mu, then phi, when fitted):
+    mu = z_mu,  phi = z_phi,  omega = exp(z_omega),
+    psi1 = 1 - exp(-exp(z_psi1)),  psi2 = sigmoid(z_psi2),
     alpha = psi1 psi2,  beta = psi1 (1 - psi2),  nu = 2 + exp(z_nu),  xi = softplus(z_xi)
 ``psi1_map="logit"`` gives the paper's psi1 = sigmoid(z_psi1). The complementary log-log is
 the default: the persistence psi1 = alpha + beta has posterior mass right up to its bound 1
@@ -45,7 +53,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
@@ -69,6 +76,7 @@ from .priors import (
     normal_logpdf,
     shifted_exp_logpdf,
 )
+from .series import SeriesData, align_left, bucket_length, series_data  # noqa: F401
 
 _BACKCAST_DECAY = 0.94
 
@@ -86,43 +94,6 @@ _PSI1_MAPS = {"cloglog": _Link(cloglog_forward, cloglog, cloglog_logs),
 _BACKCAST_WINDOW = 75
 
 
-class SeriesData(NamedTuple):
-    """Left-aligned returns of one or more assets: y (NaN-free), mask (1.0 observed)."""
-
-    y: jax.Array  # [..., T]
-    mask: jax.Array  # [..., T] float
-
-
-def align_left(values: np.ndarray, mask: np.ndarray, first: np.ndarray, pad_to: int | None = None
-               ) -> SeriesData:
-    """Shift each asset's row so it starts at its first observation; pad the end with mask 0.
-
-    Each asset's recursion then starts at its own listing date (ragged panels), and trailing
-    padding (delisted, or bucket padding to reuse one compiled program) adds nothing.
-    """
-    n, t = values.shape
-    length = t if pad_to is None else max(pad_to, t)
-    y = np.zeros((n, length))
-    m = np.zeros((n, length))
-    for i in range(n):
-        seg_v = values[i, first[i]:]
-        seg_m = mask[i, first[i]:]
-        y[i, : seg_v.size] = np.where(seg_m, seg_v, 0.0)
-        m[i, : seg_m.size] = seg_m
-    return SeriesData(jnp.asarray(y), jnp.asarray(m))
-
-
-def bucket_length(t: int, minimum: int = 256) -> int:
-    """Round a series length up to a bucket (powers of two times 1, 1.25, 1.5, 1.75)."""
-    if t <= minimum:
-        return minimum
-    base = 2 ** int(np.floor(np.log2(t)))
-    for f in (1.0, 1.25, 1.5, 1.75, 2.0):
-        if base * f >= t:
-            return int(base * f)
-    return 2 * base
-
-
 @dataclass(frozen=True)
 class GarchModel:
     """GARCH(1,1) model definition: parameter map, prior, likelihood, filter, forecast."""
@@ -133,6 +104,9 @@ class GarchModel:
     start: str | float = "sample"
     nu_map: str = "log"
     psi1_map: str = "cloglog"
+    ar: bool = False
+
+    name = "garch"
 
     def __post_init__(self) -> None:
         if self.nu_map not in ("softplus", "log"):
@@ -153,12 +127,16 @@ class GarchModel:
     @property
     def param_names(self) -> tuple[str, ...]:
         """Natural-scale parameter names, as reported (spec names)."""
-        return (("mu",) if self.mean else ()) + ("omega", "alpha", "beta") + self.shape_params
+        return self._mean_names + ("omega", "alpha", "beta") + self.shape_params
+
+    @property
+    def _mean_names(self) -> tuple[str, ...]:
+        return (("mu",) if self.mean else ()) + (("phi",) if self.ar else ())
 
     @property
     def unconstrained_names(self) -> tuple[str, ...]:
         """Names of the coordinates of z."""
-        names = ("mu",) if self.mean else ()
+        names = self._mean_names
         names += ("log_omega", self._psi1_name, "logit_psi2")
         return names + tuple(f"z_{p}" for p in self.shape_params)
 
@@ -184,6 +162,8 @@ class GarchModel:
         logdet = j_omega + j1 + j2
         if self.mean:
             params["mu"] = u["mu"]
+        if self.ar:
+            params["phi"] = u["phi"]
         if "nu" in self.shape_params:
             if self.nu_map == "log":
                 nu_m2, j_nu = exp_forward(u["z_nu"])
@@ -208,6 +188,7 @@ class GarchModel:
         beta = jnp.asarray(params["beta"], dtype=float)
         psi1 = alpha + beta
         cols = [jnp.asarray(params.get("mu", 0.0), dtype=float)] if self.mean else []
+        cols += [jnp.asarray(params.get("phi", 0.0), dtype=float)] if self.ar else []
         cols += [jnp.log(omega), _PSI1_MAPS[self.psi1_map].inverse(psi1), logit(alpha / psi1)]
         if "nu" in self.shape_params:
             nu_m2 = jnp.asarray(params["nu"], dtype=float) - 2.0
@@ -215,6 +196,15 @@ class GarchModel:
         if "xi" in self.shape_params:
             cols.append(inv_softplus(jnp.asarray(params["xi"], dtype=float)))
         return jnp.stack(jnp.broadcast_arrays(*cols), axis=-1)
+
+    # ------------------------------------------------------------------ data preparation
+    def prepare(self, panel) -> SeriesData:
+        """Model input from a ReturnsPanel: left-aligned, bucket-padded (models/series.py)."""
+        return series_data(panel)
+
+    def series(self, panel) -> SeriesData:
+        """Per-asset (y, mask) for volatility, forecasts and scores (= ``prepare``)."""
+        return series_data(panel)
 
     # ----------------------------------------------------------------------- densities
     def log_prior(self, z: jax.Array) -> jax.Array:
@@ -228,6 +218,8 @@ class GarchModel:
         lp += beta_logpdf_logs(*sigmoid_logs(u["logit_psi2"]), pr.psi2_a, pr.psi2_b)
         if self.mean:
             lp += normal_logpdf(p["mu"], 0.0, pr.mu_scale)
+        if self.ar:
+            lp += normal_logpdf(p["phi"], 0.0, pr.phi_scale)
         if "nu" in self.shape_params:
             lp += shifted_exp_logpdf(p["nu"], pr.nu_rate, 2.0)
         if "xi" in self.shape_params:
@@ -248,15 +240,28 @@ class GarchModel:
             return p["omega"] + (p["alpha"] + p["beta"]) * bc
         return jnp.asarray(float(self.start))
 
-    def variance_path(self, p: dict[str, jax.Array], data: SeriesData) -> jax.Array:
+    def residuals(self, p: dict[str, jax.Array], data: SeriesData) -> jax.Array:
+        """e_t = y_t - m_t where observed, 0 where missing (module docstring)."""
+        y, m = data
+        mu = p["mu"] if self.mean else 0.0
+        if not self.ar:
+            return (y - mu) * m
+        dev = (y - mu) * m  # y_{t-1} - mu, 0 where y_{t-1} is missing (replaced by mu)
+        prev = jnp.concatenate([jnp.zeros_like(dev[..., :1]), dev[..., :-1]], axis=-1)
+        return (y - mu - p["phi"] * prev) * m
+
+    def variance_path(self, p: dict[str, jax.Array], data: SeriesData,
+                      s1: jax.Array | None = None) -> jax.Array:
         """Conditional variances sigma_t^2, t = 1..T, for one asset (``lax.scan``).
 
+        ``s1`` overrides the ``start`` rule (sequential updates and scoring start the
+        recursion from the rule applied to the old data only).
         ``lax.associative_scan`` runs about as fast here but its log-depth graph multiplies
         compile time under Hessians and vmap (7x measured), so the sequential scan is used.
         """
-        y, m = data
-        e = (y - p["mu"] if self.mean else y) * m
-        s1 = self.start_variance(p, e, m)
+        m = data.mask
+        e = self.residuals(p, data)
+        s1 = self.start_variance(p, e, m) if s1 is None else jnp.asarray(s1, dtype=e.dtype)
         a = p["omega"] + p["alpha"] * m[:-1] * e[:-1] ** 2
         b = p["beta"] + p["alpha"] * (1.0 - m[:-1])
 
@@ -267,11 +272,12 @@ class GarchModel:
         _, rest = jax.lax.scan(step, s1, (a, b))
         return jnp.concatenate([s1[None], rest])
 
-    def loglik_terms(self, p: dict[str, jax.Array], data: SeriesData) -> jax.Array:
+    def loglik_terms(self, p: dict[str, jax.Array], data: SeriesData,
+                     s1: jax.Array | None = None) -> jax.Array:
         """Per-observation log-likelihood log f(e_t/sigma_t) - log sigma_t (0 where missing)."""
-        y, m = data
-        s2 = self.variance_path(p, data)
-        e = y - p["mu"] if self.mean else y
+        m = data.mask
+        s2 = self.variance_path(p, data, s1)
+        e = self.residuals(p, data)
         z = e / jnp.sqrt(s2)
         shape = [p[k] for k in self.shape_params]
         terms = get_innovation(self.dist).logpdf(z, *shape) - 0.5 * jnp.log(s2)
@@ -304,35 +310,53 @@ class GarchModel:
     def config(self) -> dict:
         """JSON-serialisable description (saved with a fit; ``from_config`` inverts it)."""
         return {"model": "garch", "dist": self.dist, "mean": self.mean, "start": self.start,
-                "nu_map": self.nu_map, "psi1_map": self.psi1_map,
+                "nu_map": self.nu_map, "psi1_map": self.psi1_map, "ar": self.ar,
                 "priors": dict(vars(self.priors))}
+
+    @classmethod
+    def from_options(cls, dist: str = "normal", mean: bool = False, start: str | float = "sample",
+                     priors: GarchPriors | dict | None = None, nu_map: str = "log",
+                     psi1_map: str = "cloglog", ar: bool = False) -> GarchModel:
+        """The model from ``bv.fit`` options (registry interface)."""
+        if isinstance(priors, dict):
+            priors = GarchPriors(**priors)
+        return cls(dist=dist, mean=mean, start=start, priors=priors or GarchPriors(),
+                   nu_map=nu_map, psi1_map=psi1_map, ar=ar)
 
     @classmethod
     def from_config(cls, cfg: dict) -> GarchModel:
         return cls(dist=cfg["dist"], mean=bool(cfg["mean"]), start=cfg["start"],
                    nu_map=cfg.get("nu_map", "softplus"), psi1_map=cfg.get("psi1_map", "logit"),
-                   priors=GarchPriors(**cfg.get("priors", {})))
+                   ar=bool(cfg.get("ar", False)), priors=GarchPriors(**cfg.get("priors", {})))
 
     # ------------------------------------------------------------------------ forecasts
     def next_variance(self, p: dict[str, jax.Array], data: SeriesData, last: int) -> jax.Array:
         """sigma_{T+1}^2 after the asset's last observation index ``last`` (left-aligned)."""
         s2 = self.variance_path(p, data)
-        e = data.y - p["mu"] if self.mean else data.y
+        e = self.residuals(p, data)
         m_last = data.mask[last]
         e2 = jnp.where(m_last > 0, e[last] ** 2, s2[last])
         return p["omega"] + p["alpha"] * e2 + p["beta"] * s2[last]
 
     def simulate_ahead(self, p: dict[str, jax.Array], s2_next: jax.Array, horizon: int,
-                       key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """One predictive path: returns and variances for steps 1..horizon given sigma^2_{T+1}."""
+                       key: jax.Array, y_last: jax.Array | float = 0.0
+                       ) -> tuple[jax.Array, jax.Array]:
+        """One predictive path: returns and variances for steps 1..horizon given sigma^2_{T+1}.
+
+        ``y_last`` is the last observed return (it enters the AR(1) mean of step 1).
+        """
         inn = get_innovation(self.dist)
         shape = [p[k] for k in self.shape_params]
         eps = inn.sample(key, *shape, shape=(horizon,))
         mu = p["mu"] if self.mean else 0.0
+        phi = p["phi"] if self.ar else 0.0
 
-        def step(s2, eps_k):
+        def step(carry, eps_k):
+            s2, y_prev = carry
             e = jnp.sqrt(s2) * eps_k
-            return p["omega"] + p["alpha"] * e * e + p["beta"] * s2, (mu + e, s2)
+            y = mu + phi * (y_prev - mu) + e
+            return (p["omega"] + p["alpha"] * e * e + p["beta"] * s2, y), (y, s2)
 
-        _, (ret, var) = jax.lax.scan(step, s2_next, eps)
+        y0 = jnp.asarray(y_last, dtype=jnp.result_type(s2_next))
+        _, (ret, var) = jax.lax.scan(step, (s2_next, y0), eps)
         return ret, var

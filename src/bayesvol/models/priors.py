@@ -41,7 +41,8 @@ class GarchPriors:
 
     omega ~ IG(omega_a, omega_b); psi1 = alpha+beta ~ Beta(psi1_a, psi1_b);
     psi2 = alpha/(alpha+beta) ~ Beta(psi2_a, psi2_b); nu - 2 ~ Exponential(nu_rate);
-    xi ~ IG(xi_a, xi_b); mu ~ N(0, mu_scale^2) when a constant mean is fitted.
+    xi ~ IG(xi_a, xi_b); mu ~ N(0, mu_scale^2) when a constant mean is fitted;
+    phi ~ N(0, phi_scale^2) when an AR(1) mean is fitted.
     """
 
     omega_a: float = 1.0
@@ -54,3 +55,4 @@ class GarchPriors:
     xi_a: float = 1.0
     xi_b: float = 1.0
     mu_scale: float = 1.0
+    phi_scale: float = 1.0

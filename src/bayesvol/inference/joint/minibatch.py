@@ -1,0 +1,140 @@
+"""Minibatch joint VI over assets with sparse optimiser updates (docs: "Joint models").
+
+Each step draws a batch b of B assets (a fresh random permutation each epoch, consecutive
+slices of it), estimates the batch ELBO (objective.py: globals plus N/B times the batch's
+local terms) with S reparameterised draws, and takes one Adam step (optax) on
+
+  - the global parameters, with the unbiased N/B-scaled gradient;
+  - the batch's local parameters only: their parameters and Adam moments are gathered,
+    stepped and scattered back. Each asset keeps its own Adam state (step count and moments,
+    ``vmap`` of optax's update), so assets outside the batch neither move nor decay.
+
+Stopping: every ``eval_every`` steps the full-data ELBO of the averaged parameters is
+evaluated with fixed eps (common random numbers, so successive values differ only through the
+parameters), asset chunk by chunk. The fit stops when the best of these has not risen by more
+than ``tol`` (relative) for ``patience`` evaluations, or at ``max_iter`` steps. The returned
+parameters are the averages: globals an exponential moving average with weight
+1/min(t, window); each asset's locals the same over its own updates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .objective import JointData, full_elbo, global_elbo, local_elbo, n_assets, split, take_assets
+
+
+class MinibatchOutput(NamedTuple):
+    params: Any
+    eval_trace: jax.Array  # full-data ELBO at each evaluation, NaN after the last
+    iterations: jax.Array
+    converged: jax.Array
+    failed: jax.Array
+
+
+class _State(NamedTuple):
+    it: jax.Array
+    gp: Any
+    lp: Any
+    g_opt: Any
+    l_opt: Any
+    g_avg: Any
+    l_avg: Any
+    perm: jax.Array
+    key: jax.Array
+    trace: jax.Array
+    best: jax.Array
+    stall: jax.Array
+    bad: jax.Array
+
+
+def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array, *,
+                  batch_size: int, mc_samples: int, learning_rate: float, eval_every: int,
+                  eval_draws: int, patience: int, tol: float, max_iter: int, window: int,
+                  chunk: int, max_bad: int = 20) -> MinibatchOutput:
+    """Minibatch VI from ``params0`` (module docstring); a pure function, jit-able."""
+    n = n_assets(data)
+    b = int(batch_size)
+    per_epoch = max(n // b, 1)
+    scale = n / b
+    opt = optax.adam(learning_rate)
+    gp0, lp0 = split(params0)
+    d_g = params0["g_loc"].shape[-1]
+    d_l = params0["l_loc"].shape[-1]
+    k_eval, key = jax.random.split(key)
+    eval_eps = (jax.random.normal(k_eval, (eval_draws, d_g)),
+                jax.random.normal(jax.random.fold_in(k_eval, 1), (eval_draws, n, d_l)))
+    n_evals = max_iter // eval_every + 1
+
+    def objective(gp, lpb, local_b, eps_g, eps_l):
+        p = {**gp, **lpb}
+        return (global_elbo(family, model, p, eps_g, data.glob)
+                + scale * local_elbo(family, model, p, eps_g, eps_l, local_b))
+
+    def cond(s: _State):
+        return ((s.it < max_iter) & (s.stall < patience) & (s.bad < max_bad))
+
+    def body(s: _State) -> _State:
+        key, k_perm, k_eps = jax.random.split(s.key, 3)
+        slot = s.it % per_epoch
+        perm = jnp.where(slot == 0, jax.random.permutation(k_perm, n), s.perm)
+        idx = jax.lax.dynamic_slice(perm, (slot * b,), (b,))
+        lpb = take_assets(s.lp, idx)
+        eps_g = jax.random.normal(k_eps, (mc_samples, d_g))
+        eps_l = jax.random.normal(jax.random.fold_in(k_eps, 1), (mc_samples, b, d_l))
+        value, (gg, gl) = jax.value_and_grad(objective, argnums=(0, 1))(
+            s.gp, lpb, take_assets(data.local, idx), eps_g, eps_l)
+        leaves = jax.tree_util.tree_leaves((gg, gl))
+        ok = jnp.isfinite(value) & jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        neg = lambda t: jax.tree_util.tree_map(lambda x: -jnp.where(ok, x, 0.0), t)  # noqa: E731
+        up_g, g_opt = opt.update(neg(gg), s.g_opt, s.gp)
+        opt_b = take_assets(s.l_opt, idx)
+        up_l, opt_b_new = jax.vmap(opt.update)(neg(gl), opt_b, lpb)
+        keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
+            lambda a, c: jnp.where(ok, a, c), new, old)
+        gp = keep(optax.apply_updates(s.gp, up_g), s.gp)
+        g_opt = keep(g_opt, s.g_opt)
+        lpb_new = keep(optax.apply_updates(lpb, up_l), lpb)
+        opt_b_new = keep(opt_b_new, opt_b)
+        lp = jax.tree_util.tree_map(lambda full, part: full.at[idx].set(part), s.lp, lpb_new)
+        l_opt = jax.tree_util.tree_map(lambda full, part: full.at[idx].set(part), s.l_opt,
+                                       opt_b_new)
+        # averages: globals every step, each asset over its own updates
+        rate_g = 1.0 / jnp.minimum(s.it + 1, window).astype(float)
+        g_avg = jax.tree_util.tree_map(lambda a, p: a + rate_g * (p - a), s.g_avg, gp)
+        counts = jax.tree_util.tree_leaves(opt_b_new)[0]  # per-asset Adam step counts [B]
+        rate_l = 1.0 / jnp.minimum(counts, window).astype(float)
+        avg_b = take_assets(s.l_avg, idx)
+        avg_b = jax.tree_util.tree_map(
+            lambda a, p: a + rate_l.reshape((-1,) + (1,) * (a.ndim - 1)) * (p - a), avg_b,
+            lpb_new)
+        l_avg = jax.tree_util.tree_map(lambda full, part: full.at[idx].set(part), s.l_avg,
+                                       avg_b)
+        # full-data ELBO of the averages every eval_every steps
+        do_eval = (s.it + 1) % eval_every == 0
+
+        def evaluate(_):
+            return full_elbo(family, model, {**g_avg, **l_avg}, *eval_eps, data, chunk)
+
+        val = jax.lax.cond(do_eval, evaluate, lambda _: jnp.nan, None)
+        j = (s.it + 1) // eval_every - 1
+        trace = jnp.where(do_eval, s.trace.at[j].set(val), s.trace)
+        improved = do_eval & (val > s.best + tol * jnp.abs(s.best))
+        best = jnp.where(do_eval & jnp.isfinite(val), jnp.maximum(s.best, val), s.best)
+        best = jnp.where(do_eval & ~jnp.isfinite(s.best), val, best)
+        stall = jnp.where(do_eval, jnp.where(improved | ~jnp.isfinite(s.best), 0, s.stall + 1),
+                          s.stall)
+        bad = jnp.where(ok, 0, s.bad + 1)
+        return _State(s.it + 1, gp, lp, g_opt, l_opt, g_avg, l_avg, perm, key, trace, best,
+                      stall, bad)
+
+    init = _State(jnp.zeros((), jnp.int32), gp0, lp0, opt.init(gp0), jax.vmap(opt.init)(lp0),
+                  gp0, lp0, jnp.arange(n), key, jnp.full((n_evals,), jnp.nan),
+                  jnp.asarray(-jnp.inf), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    s = jax.lax.while_loop(cond, body, init)
+    return MinibatchOutput({**s.g_avg, **s.l_avg}, s.trace, s.it, s.stall >= patience,
+                           s.bad >= max_bad)

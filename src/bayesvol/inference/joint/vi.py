@@ -1,0 +1,166 @@
+"""Joint VI of a pooled model: start, optimise the local-global family, draw (docs: "Joint models").
+
+``run_joint_vi(model, data, key, opts)``:
+1. start values (start.py): per-asset modes, robust population moments, empirical-Bayes passes;
+2. the family (family.py) from those; then full-batch VI (the shared ``vi/loop.py`` loop:
+   Adam on S-draw reparameterised ELBO gradients, moving-average stopping rule, Polyak
+   average) or, with ``batch_size`` < N, minibatch VI (minibatch.py);
+3. ``num_draws`` draws of (g, z) from q and the full-data ELBO with ``elbo_draws`` fixed draws.
+
+``family="fullrank"`` instead fits one dense full-rank Gaussian over (g, z_1..z_N) with the
+independent-model runner (dense.py), a check for small panels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..vi.loop import StopRule, run_vi
+from ..vi.optim import get_optimizer
+from .family import LocalGlobalFamily
+from .minibatch import run_minibatch
+from .objective import JointData, full_elbo, global_elbo, local_elbo, n_assets
+from .start import joint_start
+
+
+@dataclass(frozen=True)
+class JointVIOptions:
+    """Settings of a joint VI fit.
+
+    family: structured | block | meanfield (family.py) | fullrank (dense check, small N).
+    batch_size: assets per step (None or >= N: full batch). Full batch stops by the
+    moving-average rule (window, patience, max_iter); minibatch by the full-data ELBO every
+    eval_every steps (eval_draws fixed draws) rising less than tol (relative) for
+    eval_patience evaluations. num_draws: posterior draws returned; elbo_draws: draws for the
+    final ELBO estimate; start_passes: empirical-Bayes passes of the start (start.py).
+    """
+
+    family: str = "structured"
+    mc_samples: int = 4
+    learning_rate: float = 0.01
+    window: int = 10
+    patience: int = 20
+    max_iter: int = 2000
+    batch_size: int | None = None
+    eval_every: int = 0  # 0: one epoch (N / batch_size steps)
+    eval_draws: int = 4
+    eval_patience: int = 3
+    tol: float = 1e-4
+    num_draws: int = 1000
+    elbo_draws: int = 16
+    start_passes: int = 2
+    chunk_assets: int = 0  # assets per chunk of a full-data evaluation (0: automatic)
+
+    def minibatch(self, n: int) -> bool:
+        return self.batch_size is not None and 0 < self.batch_size < n
+
+
+@dataclass(frozen=True)
+class _Estimator:
+    """Full-batch reparameterised ELBO gradient in the interface of vi/estimators.py."""
+
+    family: LocalGlobalFamily
+    model: object
+    data: JointData
+    num_samples: int
+
+    def init(self, params):
+        return jnp.zeros(())
+
+    def step(self, params, state, key):
+        d_g, (n, d_l) = params["g_loc"].shape[-1], params["l_loc"].shape
+
+        def f(p):
+            eps_g = jax.random.normal(key, (self.num_samples, d_g))
+            eps_l = jax.random.normal(jax.random.fold_in(key, 1), (self.num_samples, n, d_l))
+            return (global_elbo(self.family, self.model, p, eps_g, self.data.glob)
+                    + local_elbo(self.family, self.model, p, eps_g, eps_l, self.data.local))
+
+        value, grad = jax.value_and_grad(f)(params)
+        return value, grad, state
+
+
+def _chunk(opts: JointVIOptions, n: int, length: int, draws: int) -> int:
+    if opts.chunk_assets > 0:
+        return min(opts.chunk_assets, n)
+    return int(max(1, min(n, 2**22 // max(1, length * draws))))
+
+
+@lru_cache(maxsize=32)
+def _program(model, opts: JointVIOptions, n: int, chunk: int):
+    family = LocalGlobalFamily(opts.family)
+
+    def run(data: JointData, key: jax.Array):
+        start = joint_start(model, data, opts.start_passes)
+        params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
+        k_fit, k_draw, k_elbo = jax.random.split(key, 3)
+        if opts.minibatch(n):
+            every = opts.eval_every or max(n // opts.batch_size, 1)
+            out = run_minibatch(
+                family, model, data, params0, k_fit, batch_size=opts.batch_size,
+                mc_samples=opts.mc_samples, learning_rate=opts.learning_rate,
+                eval_every=every, eval_draws=opts.eval_draws, patience=opts.eval_patience,
+                tol=opts.tol, max_iter=opts.max_iter, window=opts.window, chunk=chunk)
+            params, trace, its, conv, failed = out
+        else:
+            est = _Estimator(family, model, data, opts.mc_samples)
+            stop = StopRule(opts.window, opts.patience, opts.max_iter, "average")
+            out = run_vi(est, get_optimizer("adam", opts.learning_rate), params0, k_fit, stop)
+            params, trace, its, conv, failed = (out.params, out.elbo_trace, out.iterations,
+                                                out.converged, out.failed)
+        d_g, d_l = params["g_loc"].shape[-1], params["l_loc"].shape[-1]
+        eps_g = jax.random.normal(k_draw, (opts.num_draws, d_g))
+        eps_l = jax.random.normal(jax.random.fold_in(k_draw, 1), (opts.num_draws, n, d_l))
+        g, z = family.sample(params, eps_g, eps_l)
+        e_g = jax.random.normal(k_elbo, (opts.elbo_draws, d_g))
+        e_l = jax.random.normal(jax.random.fold_in(k_elbo, 1), (opts.elbo_draws, n, d_l))
+        elbo = full_elbo(family, model, params, e_g, e_l, data, chunk)
+        return params, trace, its, conv, failed, g, z, elbo, start
+
+    return jax.jit(run)
+
+
+@dataclass
+class JointVIResult:
+    g: np.ndarray  # [1, draws, d_g]
+    z: np.ndarray  # [N, 1, draws, d_l]
+    params: dict
+    elbo: float
+    elbo_trace: np.ndarray  # per iteration (full batch) or per evaluation (minibatch)
+    iterations: int
+    converged: bool
+    failed: bool
+    start_ok: np.ndarray  # [N]
+    unpooled: np.ndarray  # [N, d_l] nearly unpooled per-asset modes (start.py, first pass)
+    seconds: float
+    minibatch: bool
+
+
+def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -> JointVIResult:
+    """Fit the local-global family to a joint model (module docstring)."""
+    t0 = time.perf_counter()
+    n = n_assets(data)
+    if opts.family == "fullrank":
+        from .dense import run_dense_vi
+
+        return run_dense_vi(model, data, key, opts)
+    length = max(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(data.local))
+    chunk = _chunk(opts, n, length, max(opts.elbo_draws, opts.eval_draws))
+    params, trace, its, conv, failed, g, z, elbo, start = _program(model, opts, n, chunk)(
+        data, key)
+    jax.block_until_ready(z)
+    its = int(its)
+    trace = np.asarray(trace)
+    trace = trace[~np.isnan(trace)] if opts.minibatch(n) else trace[:its]
+    return JointVIResult(
+        g=np.asarray(g)[None], z=np.moveaxis(np.asarray(z), 1, 0)[:, None],
+        params=jax.tree_util.tree_map(np.asarray, params), elbo=float(elbo), elbo_trace=trace,
+        iterations=its, converged=bool(conv), failed=bool(failed),
+        start_ok=np.asarray(start.ok), unpooled=np.asarray(start.unpooled), seconds=time.perf_counter() - t0,
+        minibatch=opts.minibatch(n))

@@ -1,0 +1,36 @@
+"""Model registry: a model name -> its class. The API, CLI, simulate, forecast and score dispatch
+through it; nothing else branches on model names. Adding a model is one file in models/ plus
+one line in ``MODELS``.
+
+Each class provides ``from_options(**options)`` (the fit options it understands; an unknown
+one raises ValueError), ``config()`` / ``from_config(cfg)`` (saved with a fit),
+``prepare(panel)`` (its input arrays) and ``series(panel)`` (per-asset (y, mask)).
+"""
+
+from __future__ import annotations
+
+from .garch import GarchModel
+from .hier_garch import HierGarchModel
+
+MODELS: dict[str, type] = {
+    "garch": GarchModel,
+    "hier-garch": HierGarchModel,
+}
+
+
+def model_class(name: str) -> type:
+    """The class registered under ``name``; ValueError naming the known models otherwise."""
+    key = str(name).lower()
+    if key not in MODELS:
+        raise ValueError(f"unknown model '{name}': available: {', '.join(MODELS)}")
+    return MODELS[key]
+
+
+def build_model(name: str, **options):
+    """A model object from its name and fit options (ValueError on a bad option)."""
+    return model_class(name).from_options(**options)
+
+
+def model_from_config(cfg: dict):
+    """Rebuild a model object from its saved configuration."""
+    return model_class(cfg["model"]).from_config(cfg)
