@@ -42,10 +42,11 @@ from numpyro.infer.autoguide import AutoMultivariateNormal
 
 import bayesvol as bv
 from bayesvol.api import as_panel
-from bayesvol.inference.sequential import run_sequential, sequential_schedule
+from bayesvol.inference.sequential import sequential_schedule
 from bayesvol.models.garch import GarchModel
 from bayesvol.results import series_data
 from bayesvol.simulate import simulate_garch
+from bayesvol.updating import run_sequential
 
 TRUTH = {"omega": 0.1, "alpha": 0.2, "beta": 0.75, "nu": 4.0, "xi": 0.8}
 PARAMS = tuple(TRUTH)

@@ -13,7 +13,8 @@ def test_demo_writes_its_outputs_and_vi_agrees_with_nuts(tmp_path, capsys):
     """Exit 0, every promised file, and VI posterior means within 0.5 NUTS sd of NUTS's."""
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--T", "600", "--num-samples", "400",
-                 "--num-warmup", "400", "--seed", "1"]) == 0
+                 "--num-warmup", "400", "--seed", "1", "--pooled-assets", "12",
+                 "--pooled-T", "600"]) == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "faster than NUTS" in printed
     for name in ("returns.csv", "truth.json", "forecast.csv", "volatility.png",
@@ -25,5 +26,12 @@ def test_demo_writes_its_outputs_and_vi_agrees_with_nuts(tmp_path, capsys):
     assert set(vi["parameters"]) == {"omega", "alpha", "beta", "nu", "xi"}
     for name, row in nuts["parameters"].items():
         assert abs(vi["parameters"][name]["mean"] - row["mean"]) < 0.5 * row["sd"], name
+    for name in ("panel.csv", "truth.json", "shrinkage.csv", "shrinkage.png", "ppc.png",
+                 "fit/summary.json", "fit/posterior.nc"):
+        assert (out / "pooled" / name).stat().st_size > 0, name
+    pooled = json.loads((out / "pooled" / "fit" / "summary.json").read_text())
+    assert pooled["model"] == "hier-garch" and "persistence_median" in pooled["parameters"]
+    assert len(pd.read_csv(out / "pooled" / "shrinkage.csv")) == 12
+    assert "Population" in printed
     forecast = pd.read_csv(out / "forecast.csv")
     assert len(forecast) > 0 and forecast.notna().all().all()

@@ -1,5 +1,8 @@
 """Sequential updating (spec/svi-garch.md 2.10): Seq-SVB, UVB and its block likelihood.
 
+The engine (UVB target and data, warm-started VI) is bayesvol.inference.sequential; the Fit
+orchestration (update_fit, run_sequential, Fit.update) is bayesvol.updating.
+
 All VI fits use one VIOptions and series that fall in one length bucket (520, 570 and 620 dates
 all pad to 640), so the mode program and the VI programs are compiled once each.
 """
@@ -7,6 +10,8 @@ all pad to 640), so the mode program and the VI programs are compiled once each.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -18,16 +23,12 @@ from scipy.stats import multivariate_normal
 import bayesvol as bv
 from bayesvol.errors import InputError
 from bayesvol.inference.accuracy import overlap_accuracy
-from bayesvol.inference.sequential import (
-    UVBTarget,
-    run_sequential,
-    sequential_schedule,
-    update_fit,
-    uvb_data,
-)
+from bayesvol.inference.sequential import UVBTarget, sequential_schedule, uvb_data
 from bayesvol.inference.vi.families import get_family
 from bayesvol.models.garch import GarchModel
-from bayesvol.results import series_data
+from bayesvol.models.hier_garch import HierGarchModel
+from bayesvol.models.series import series_data
+from bayesvol.updating import run_sequential, update_fit
 
 T_N, T0, H = 620, 520, 50
 # Tighter than the defaults (more MC samples, longer window and patience) so that two VI runs
@@ -123,39 +124,52 @@ def test_uvb_close_to_refit_and_uses_block_only(frame, fit0, refits):
     assert u2.panel.n_times == T_N and u2.diagnostics["updates"] == 2
 
 
-def test_exact_carry_is_loglik_difference():
+@pytest.mark.parametrize("ar", [False, True])
+def test_exact_carry_is_loglik_difference(ar):
     # start=1.0: the start value does not depend on the data, so the exact block likelihood is
     # l(all) - l(old). With the default start "sample", l(all) would start from the sample
     # variance of ALL data while the UVB block keeps the old fit's start (sample variance of
-    # the old data), and the two sides would differ.
-    model = GarchModel(dist="t", start=1.0)
+    # the old data), and the two sides would differ. With an AR(1) mean the exact carry stays
+    # exact (the block's first residual sees the last old return); the plug-in one is refused.
+    model = GarchModel(dist="t", start=1.0, ar=ar)
     rng = np.random.default_rng(0)
     y = _garch(300, 2, seed=3, omega=0.1, alpha=0.1, beta=0.85, nu=6.0)
     y[1, :10] = np.nan  # ragged: asset 1 lists late ...
     y[1, 255:260] = np.nan  # ... and its old data end before the last old date
+    if ar:
+        y[:, 1:] += 0.3 * y[:, :-1]
     dates = pd.bdate_range("2010-01-04", periods=300)
     full = bv.ReturnsPanel.from_values(y, dates, ["a", "b"])
     old = full.slice_time(0, 260)
-    mu = np.array([[-2.0, 1.5, -1.0, 1.0]] * 2)
-    cov = np.stack([0.05 * np.eye(4), 0.02 * np.eye(4) + 0.01])
+    mu = np.array([[0.3] * ar + [-2.0, 1.5, -1.0, 1.0]] * 2)
+    d = mu.shape[1]
+    cov = np.stack([0.05 * np.eye(d), 0.02 * np.eye(d) + 0.01])
     exact = uvb_data(model, old, full, mu, cov, "exact")
-    plugin = uvb_data(model, old, full, mu, cov, "plugin")
+    blocks, targets = [exact], [UVBTarget(model, "exact")]
+    if ar:
+        with pytest.raises(InputError, match="without AR mean"):
+            uvb_data(model, old, full, mu, cov, "plugin")
+    else:
+        blocks.append(uvb_data(model, old, full, mu, cov, "plugin"))
+        targets.append(UVBTarget(model, "plugin"))
     z = jnp.asarray(np.concatenate([mu, mu + rng.normal(scale=0.3, size=mu.shape)]))
     twice = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), (
-        series_data(full), series_data(old), exact, plugin))
+        series_data(full), series_data(old), *blocks))
 
     @jax.jit
-    def logliks(z, d_full, d_old, d_exact, d_plugin):
+    def logliks(z, d_full, d_old, *d_blocks):
         ll = jax.vmap(model.log_likelihood)
         return (ll(z, d_full) - ll(z, d_old),
-                jax.vmap(UVBTarget(model, "exact").log_likelihood)(z, d_exact),
-                jax.vmap(UVBTarget(model, "plugin").log_likelihood)(z, d_plugin))
+                *(jax.vmap(t.log_likelihood)(z, d) for t, d in zip(targets, d_blocks,
+                                                                   strict=True)))
 
-    want, got, got_plugin = (np.asarray(a) for a in logliks(z, *twice))
+    want, got, *rest = (np.asarray(a) for a in logliks(z, *twice))
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-8)
-    # at the previous mean (first two rows) the plug-in variance is the exact one
-    np.testing.assert_allclose(got_plugin[:2], got[:2], rtol=0, atol=1e-8)
-    assert np.all(np.abs(got_plugin[2:] - got[2:]) > 1e-6)  # elsewhere it is not
+    if not ar:
+        got_plugin = rest[0]
+        # at the previous mean (first two rows) the plug-in variance is the exact one
+        np.testing.assert_allclose(got_plugin[:2], got[:2], rtol=0, atol=1e-8)
+        assert np.all(np.abs(got_plugin[2:] - got[2:]) > 1e-6)  # elsewhere it is not
 
 
 def test_update_errors(frame, fit0):
@@ -170,6 +184,28 @@ def test_update_errors(frame, fit0):
     mle = dataclasses.replace(fit0, method="mle", vi_params=None)
     with pytest.raises(ValueError, match="sequential updating needs a VI fit"):
         update_fit(mle, frame.iloc[T0:T0 + 10])
+
+
+def test_update_refuses_other_models(frame, fit0):
+    # a pooled model, and UVB's plug-in carry under an AR(1) mean, are refused before any work
+    hier = dataclasses.replace(fit0, model=HierGarchModel())
+    for method in ("seqsvb", "uvb"):
+        with pytest.raises(InputError, match="available for garch models without AR mean"):
+            hier.update(frame.iloc[T0:T0 + 10], method=method)
+    ar = dataclasses.replace(fit0, model=GarchModel(ar=True))
+    with pytest.raises(InputError, match="available for garch models without AR mean"):
+        ar.update(frame.iloc[T0:T0 + 10], method="uvb")
+    with pytest.raises(InputError, match="without AR mean"):
+        update_fit(ar, frame.iloc[T0:T0 + 10], method="uvb", carry="plugin")
+
+
+def test_engine_does_not_import_the_api():
+    code = ("import sys, bayesvol.inference.sequential; "
+            "print(sorted(m for m in ('bayesvol.api', 'bayesvol.results', 'bayesvol.updating',"
+            " 'bayesvol.fit_joint') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
 
 
 def test_schedule_and_run_sequential(frame):

@@ -18,6 +18,8 @@ from . import _config  # noqa: F401  (float64 on by default)
 if TYPE_CHECKING:
     from .api import fit
     from .data import ReturnsPanel, load_bundled, load_returns
+    from .decay import select_decay
+    from .forecast.predictive import prior_predictive
     from .inference.accuracy import accuracy_table, overlap_accuracy
     from .inference.runner import VIOptions
     from .results import Fit
@@ -28,10 +30,12 @@ _LAZY = {
     "Fit": ".results", "ReturnsPanel": ".data", "VIOptions": ".inference.runner",
     "accuracy_table": ".inference.accuracy", "fit": ".api", "load_bundled": ".data",
     "load_returns": ".data", "overlap_accuracy": ".inference.accuracy",
+    "prior_predictive": ".forecast.predictive",
+    "select_decay": ".decay",
 }
 
 __all__ = ["Fit", "ReturnsPanel", "VIOptions", "accuracy_table", "fit", "load_bundled",
-           "load_returns", "overlap_accuracy"]
+           "load_returns", "overlap_accuracy", "prior_predictive", "select_decay"]
 
 
 def __getattr__(name: str) -> object:

@@ -208,11 +208,34 @@ class Fit:
         return forecast_fit(self, horizon=horizon, levels=levels, n_paths=n_paths,
                             seed=self.seed if seed is None else seed)
 
+    def score(self, new_returns, **kwargs) -> pd.DataFrame:
+        """One-step-ahead log predictive scores of returns after the fit's last date, no refit
+        (columns date, asset, log_score; see forecast.score.score_fit: max_draws, seed)."""
+        from .forecast.score import score_fit
+
+        return score_fit(self, new_returns, **kwargs)
+
     def update(self, new_returns, method: str = "seqsvb", **kwargs) -> Fit:
-        """Sequential update with new data (see inference.sequential.update_fit)."""
-        from .inference.sequential import update_fit
+        """Sequential update with new data (see bayesvol.updating.update_fit)."""
+        from .updating import update_fit
 
         return update_fit(self, new_returns, method=method, **kwargs)
+
+    def posterior_predictive(self, num_draws: int = 200, seed: int | None = None, assets=None):
+        """Replicated return series per asset, one per subsampled posterior draw, and their
+        checks (``.table()``; see forecast.predictive.posterior_predictive)."""
+        from .forecast.predictive import posterior_predictive
+
+        return posterior_predictive(self, num_draws=num_draws,
+                                    seed=self.seed if seed is None else seed, assets=assets)
+
+    def shrinkage(self, params=("persistence", "alpha_share", "omega", "nu", "phi"),
+                  interval: float = 0.9) -> pd.DataFrame:
+        """Per-asset unpooled vs pooled estimates against the population centre, with the
+        shrinkage factor (pooled fits; see bayesvol.shrinkage.shrinkage_table)."""
+        from .shrinkage import shrinkage_table
+
+        return shrinkage_table(self, params=params, interval=interval)
 
     # ---------------------------------------------------------------------- save / load
     def to_inference_data(self):

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import InputError, NumericalError
-from . import check, demo, fit, forecast, simulate  # noqa: F401  (each registers its command)
+from . import check, demo, fit, forecast, score, simulate  # noqa: F401  (register commands)
 from .app import app
 
 

@@ -28,16 +28,28 @@ def print_summary(fit, title: str) -> None:
 @app.command()
 def fit(
     file: Path = typer.Argument(..., help="returns file (CSV or Parquet, wide or long)"),
-    model: str = typer.Option("garch", "--model", help="model name (garch)"),
-    dist: str = typer.Option("normal", "--dist", help="innovations: normal, t, skewt"),
-    method: str = typer.Option("vi", "--method", help="vi, nuts, mle or map"),
+    model: str = typer.Option("garch", "--model", help="model name: garch, hier-garch"),
+    dist: str = typer.Option(None, "--dist",
+                             help="innovations: normal (garch default), t, skewt; "
+                                  "hier-garch: t only"),
+    method: str = typer.Option("vi", "--method", help="vi, nuts, mle or map (garch)"),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(..., "--out", help="output folder"),
     prices: bool = typer.Option(False, "--prices", help="the file holds prices"),
     scale: float = typer.Option(1.0, "--scale", help="multiply returns (100 for percent)"),
     mean: bool = typer.Option(False, "--mean", help="fit a constant mean mu"),
-    family: str = typer.Option("fullrank", "--family",
-                               help="VI family: fullrank, meanfield, precision"),
+    family: str = typer.Option(None, "--family",
+                               help="VI family. garch: fullrank (default), meanfield, "
+                                    "precision; hier-garch: structured (default), block, "
+                                    "meanfield, fullrank (dense, small panels)"),
+    population: str = typer.Option("mvn", "--population",
+                                   help="hier-garch: mvn (LKJ-correlated) or beta pooling"),
+    decay: float = typer.Option(1.0, "--decay",
+                                help="hier-garch: likelihood decay per day from each asset's "
+                                     "last observation (1 = the true posterior)"),
+    batch_size: int = typer.Option(None, "--batch-size",
+                                   help="hier-garch VI: assets per minibatch step "
+                                        "(default: all)"),
     estimator: str = typer.Option("reparam", "--estimator",
                                   help="VI gradient: reparam, or score (control variates)"),
     preset: str = typer.Option("fast", "--vi-preset",
@@ -59,6 +71,13 @@ def fit(
     from ..data import load_returns
     from ..errors import InputError
     from ..inference.runner import VIOptions
+    from ..models.registry import model_class
+
+    def model_class_or_fail(name: str):
+        try:
+            return model_class(name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
 
     if out.exists() and not out.is_dir():
         fail(f"{out}: --out must be a folder, and a file of that name exists")
@@ -66,22 +85,32 @@ def fit(
         raise InputError(f"--vi-preset must be fast or paper, got '{preset}'")
     if num_draws < 2 or psis_draws < 2:
         raise InputError("--num-draws and --psis-draws must be at least 2")
+    cls = model_class_or_fail(model)
     panel = load_returns(file, prices=prices, scale=scale)
-    vi = (VIOptions.paper(estimator) if preset == "paper"
-          else VIOptions(family=family, estimator=estimator))
-    vi = dataclasses.replace(vi, num_draws=num_draws, psis_draws=psis_draws)
+    if getattr(cls, "joint", False):
+        options = {"population": population, "decay": decay, "num_draws": num_draws,
+                   "family": family or "structured", "batch_size": batch_size}
+    else:
+        vi = (VIOptions.paper(estimator) if preset == "paper"
+              else VIOptions(family=family or "fullrank", estimator=estimator))
+        options = {"mean": mean, "vi": dataclasses.replace(vi, num_draws=num_draws,
+                                                           psis_draws=psis_draws)}
     progress = method == "nuts" and sys.stderr.isatty()  # NumPyro draws its own bar
     status = nullcontext() if progress else console.status(
-        f"fitting {model} ({dist}) by {method} to {panel.n_assets} asset(s)")
+        f"fitting {model} by {method} to {panel.n_assets} asset(s)")
     with status:
-        result = fit_api(panel, model=model, dist=dist, method=method, seed=seed, mean=mean,
-                         vi=vi, num_warmup=num_warmup, num_samples=num_samples,
-                         num_chains=num_chains, progress=progress)
-    print_summary(result, f"{model} {dist} by {method}, {panel.n_obs} observations")
+        result = fit_api(panel, model=model, dist=dist, method=method, seed=seed,
+                         num_warmup=num_warmup, num_samples=num_samples,
+                         num_chains=num_chains, progress=progress, **options)
+    print_summary(result, f"{model} {result.model.dist} by {method}, {panel.n_obs} "
+                          "observations")
     result.save(out)
     diag = result.summary_dict()["diagnostics"]
     console.print(f"runtime {result.runtime['total']:.2f} s; converged: {diag['converged']}; "
                   f"wrote {out / 'summary.json'} and {out / 'posterior.nc'}")
+    if not diag["converged"]:
+        console.print("[yellow]note:[/yellow] the fit did not meet its convergence rule "
+                      "(see summary.json diagnostics)")
     if diag["psis_reliable"] is False:
         k_max = diag["pareto_k_max"]
         k_txt = "not finite" if k_max is None else f"up to {k_max:.2f}"

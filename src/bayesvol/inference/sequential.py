@@ -1,7 +1,9 @@
-"""Sequential updating of a VI fit with new data: Seq-SVB and UVB (spec/svi-garch.md 2.10, 3.3).
+"""Sequential updating engine: Seq-SVB and UVB (spec/svi-garch.md 2.10, 3.3).
 
-A fit to y_{1:T} is updated with a new block B = y_{T+1:T+h}; the result is a new Fit on the
-concatenated data (so volatility/forecast cover everything).
+A VI fit to y_{1:T} is updated with a new block B = y_{T+1:T+h}. This module holds the engine
+half, on panels, arrays and variational parameters only: the UVB target, its data, and the
+warm-started VI run (``warm_start_vi``, returning the runner's VIResult). Building a Fit from
+it (``Fit.update``, ``update_fit``, ``run_sequential``) is the API's, in bayesvol/updating.py.
 
 Seq-SVB (Gunawan et al. 2021; spec 2.10, Algorithm 4) re-runs VI on ALL data y_{1:T+h} with
 the true prior, warm-started at the previous variational parameters lambda_T (fresh optimiser
@@ -31,12 +33,15 @@ Variance entering the block (``carry``; the paper leaves it [UNSPECIFIED], spec 
         l_B(z) = log p(y_B | y_{1:T}, z) = l(z; y_{1:T+h}) - l(z; y_{1:T}). Exact, cost O(T).
 For an asset whose last old observation is before the last old date, the block starts right
 after that observation; the unobserved dates in between only propagate the variance.
+
+Models: GarchModel only (``check_updatable``). With an AR(1) mean (``ar=True``) Seq-SVB and
+UVB "exact" stay exact (the residuals are computed on the whole history); UVB "plugin" is not
+available, since its block series starts without the last old return that the AR mean of the
+block's first point needs.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -44,14 +49,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 from jax.scipy.linalg import solve_triangular
 
-from ..data import ReturnsPanel, as_panel
+from ..data import ReturnsPanel
 from ..errors import InputError
-from ..models.garch import GarchModel, SeriesData, bucket_length
-from ..results import Fit, series_data
-from .runner import VIOptions, check_vi_result, psis_diagnostics, run_vi_batch
+from ..models.garch import GarchModel, SeriesData
+from ..models.series import align_left_arrays, bucket_length
+from .runner import VIOptions, VIResult, run_vi_batch
 from .vi.families import get_family
 
 METHODS = ("seqsvb", "uvb")
@@ -75,15 +79,15 @@ class BlockData(NamedTuple):
     chol: jax.Array  # [N, d, d] Cholesky factor of the previous variational covariance
 
 
-def loglik_terms_from(model: GarchModel, p: dict[str, jax.Array], data: SeriesData,
-                      s1: jax.Array) -> jax.Array:
-    """Per-observation log-likelihood of one asset with the recursion started at sigma_1^2 = s1.
-
-    Same recursion and missing-value rule as GarchModel.variance_path/loglik_terms (spec 1.1),
-    only the start value is given: s_t = a_t + b_t s_{t-1}, a_t = omega + alpha m e^2,
-    b_t = beta + alpha (1 - m).
-    """
-    return model.loglik_terms(p, data, s1)
+def check_updatable(model, method: str, carry: str = "plugin") -> None:
+    """InputError unless ``model`` can be updated by ``method``/``carry`` (module docstring)."""
+    if getattr(model, "joint", False) or not isinstance(model, GarchModel):
+        raise InputError(f"sequential updating is available for garch models without AR mean, "
+                         f"not for '{getattr(model, 'name', type(model).__name__)}'")
+    if model.ar and method == "uvb" and carry == "plugin":
+        raise InputError("sequential updating is available for garch models without AR mean "
+                         "by UVB with carry='plugin' (the block's first residual needs the "
+                         "last old return): use carry='exact' or method='seqsvb'")
 
 
 def gaussian_logpdf_chol(z: jax.Array, mu: jax.Array, chol: jax.Array) -> jax.Array:
@@ -108,15 +112,19 @@ class UVBTarget:
         return self.model.dim
 
     def log_likelihood(self, z: jax.Array, data: BlockData) -> jax.Array:
-        """l_B(z): log-likelihood of the new block only, variance carried per ``carry``."""
+        """l_B(z): log-likelihood of the new block only, variance carried per ``carry``.
+
+        The recursion and missing-value rule are GarchModel.loglik_terms' (spec 1.1), started
+        at sigma^2 = s1: the plug-in number, or the old fit's start rule on the old data.
+        """
         p, _ = self.model.constrain_with_logdet(z)
+        series = SeriesData(data.y, data.mask)
         if self.carry == "plugin":
             s1 = data.s1
         else:  # the old fit's start rule on the old data, then the recursion through the block
-            e = self.model.residuals(p, SeriesData(data.y, data.mask))
+            e = self.model.residuals(p, series)
             s1 = self.model.start_variance(p, e, data.mask * (1.0 - data.block))
-        terms = loglik_terms_from(self.model, p, SeriesData(data.y, data.mask), s1)
-        return jnp.sum(terms * data.block)
+        return jnp.sum(self.model.loglik_terms(p, series, s1) * data.block)
 
     def log_prior(self, z: jax.Array, data: BlockData) -> jax.Array:
         return gaussian_logpdf_chol(z, data.mu, data.chol)
@@ -136,54 +144,7 @@ class UVBTarget:
         numpyro.factor("log_joint", self.log_joint(z, data))
 
 
-# ------------------------------------------------------------------------------ data helpers
-def _continuation_dates(dates: pd.DatetimeIndex, h: int) -> pd.DatetimeIndex:
-    """h dates after ``dates[-1]``: business days for a weekday-only daily panel (or a single
-    date), otherwise steps of the median spacing of the fit's dates."""
-    daily = bool((dates == dates.normalize()).all())
-    step = pd.Timedelta(int(np.median(np.diff(dates.asi8))), "ns") if len(dates) > 1 else None
-    if step is None or (daily and (dates.day_of_week < 5).all() and step <= pd.Timedelta("3D")):
-        return pd.bdate_range(dates[-1] + pd.offsets.BDay(1), periods=h)
-    return pd.DatetimeIndex([dates[-1] + (j + 1) * step for j in range(h)])
-
-
-def _new_block(fit: Fit, new_returns) -> ReturnsPanel:
-    """The new returns as a panel in the fit's asset order, checked to follow the old dates."""
-    old = fit.panel
-    if isinstance(new_returns, np.ndarray):
-        arr = np.asarray(new_returns, dtype=float)
-        arr = arr[None, :] if arr.ndim == 1 else arr
-        if arr.ndim != 2 or arr.shape[0] != old.n_assets:
-            raise InputError(f"new returns array of shape {np.shape(new_returns)} does not "
-                             f"match the fit's {old.n_assets} asset(s); pass [N, h]")
-        new = ReturnsPanel.from_values(arr, _continuation_dates(old.dates, arr.shape[1]),
-                                       old.assets, source="<array>")
-    else:
-
-        new = as_panel(new_returns)
-    missing = [a for a in old.assets if a not in new.assets]
-    extra = [a for a in new.assets if a not in old.assets]
-    if missing or extra:
-        what = (f"asset '{missing[0]}' of the fit is missing" if missing
-                else f"asset '{extra[0]}' is not in the fit")
-        raise InputError(f"new returns must have the fit's assets ({', '.join(old.assets)}): "
-                         f"{what}", source=new.source)
-    bad = new.dates[new.dates <= old.dates[-1]]
-    if len(bad):
-        def fmt(ts: pd.Timestamp) -> str:
-            return str(ts.date()) if ts == ts.normalize() else ts.isoformat(sep=" ")
-
-        raise InputError(f"new returns must come strictly after the fit's last date "
-                         f"{fmt(old.dates[-1])}: {fmt(bad[0])} does not", source=new.source)
-    return new.select(old.assets)
-
-
-def _concat(old: ReturnsPanel, new: ReturnsPanel) -> ReturnsPanel:
-    values = np.concatenate([old.values, new.values], axis=1)
-    return ReturnsPanel.from_values(values, old.dates.append(new.dates), old.assets,
-                                    source=old.source)
-
-
+# ------------------------------------------------------------------------------ UVB data
 @lru_cache(maxsize=16)
 def _plugin_program(model: GarchModel):
     def one(mu, data, last):
@@ -197,93 +158,57 @@ def uvb_data(model: GarchModel, old: ReturnsPanel, full: ReturnsPanel, mu: np.nd
     """BlockData of a UVB update from panel ``old`` to ``full`` (= old + new dates).
 
     mu [N, d], cov [N, d, d]: the previous q's mean and covariance (the pseudo-prior). The block
-    of asset i starts at old.last[i] + 1 (dates index of ``full``).
+    of asset i starts at old.last[i] + 1 (dates index of ``full``). The history comes from
+    ``model.prepare`` (left-aligned at each asset's first observation).
     """
     if carry not in CARRIES:
         raise InputError(f"unknown carry '{carry}': choose plugin or exact")
+    check_updatable(model, "uvb", carry)
     n, t_all = full.n_assets, full.n_times
-    start = old.last + 1
+    start = np.asarray(old.last) + 1
     chol = np.linalg.cholesky(0.5 * (cov + np.swapaxes(cov, 1, 2))
                               + 1e-12 * np.eye(cov.shape[-1]))
     if carry == "plugin":
-        length = bucket_length(int(t_all - start.min()), minimum=32)
-        y, m, blk = np.zeros((n, length)), np.zeros((n, length)), np.ones((n, length))
-        filled = full.filled()
-        for i in range(n):
-            k = t_all - start[i]
-            y[i, :k] = filled[i, start[i]:]
-            m[i, :k] = full.mask[i, start[i]:]
-        od = series_data(old)
-        s1 = _plugin_program(model)(jnp.asarray(mu), od, jnp.asarray(old.last - old.first))
+        s0 = int(start.min())
+        y, m = align_left_arrays(full.values[:, s0:], full.mask[:, s0:], start - s0,
+                                 pad_to=bucket_length(t_all - s0, minimum=32))
+        blk = np.ones_like(y)
+        last = np.asarray(old.last) - np.asarray(old.first)
+        s1 = _plugin_program(model)(jnp.asarray(mu), model.prepare(old), jnp.asarray(last))
     else:
-        sd = series_data(full)
+        sd = model.prepare(full)
         y, m = np.asarray(sd.y), np.asarray(sd.mask)
         pos = np.arange(y.shape[1])[None, :]
-        blk = (pos >= (start - full.first)[:, None]).astype(float)
+        blk = (pos >= (start - np.asarray(full.first))[:, None]).astype(float)
         s1 = np.zeros(n)
     return BlockData(jnp.asarray(y), jnp.asarray(m), jnp.asarray(blk), jnp.asarray(s1),
                      jnp.asarray(mu), jnp.asarray(chol))
 
 
-# ------------------------------------------------------------------------------- updating
-def update_fit(fit: Fit, new_returns, method: str = "seqsvb", seed: int | None = None,
-               carry: str = "plugin", vi: VIOptions | dict | None = None) -> Fit:
-    """Update a VI fit with returns after its last date by Seq-SVB or UVB (spec 2.10).
+# ------------------------------------------------------------------------------ warm start
+def warm_start_vi(model: GarchModel, old: ReturnsPanel, full: ReturnsPanel, params: dict,
+                  family: str, opts: VIOptions, key: jax.Array, method: str = "seqsvb",
+                  carry: str = "plugin") -> VIResult:
+    """VI on ``full`` (= ``old`` + new dates) started at the previous variational parameters.
 
-    new_returns: a DataFrame (dates x the fit's assets), a ReturnsPanel, or an array [N, h]
-    (1-D for one asset; dates continue the fit's at its frequency). method: "seqsvb" (VI on all
-    data from lambda_T, Algorithm 4) or "uvb" (block likelihood x N(mu_T, Sigma_T), eq. 34,
-    variance entering the block per ``carry``: "plugin" or "exact", module docstring).
-    vi: VIOptions or a dict overriding the fit's options (default: the fit's own). Returns a
-    Fit on old + new data with method "vi"; diagnostics record update_method, carry,
-    iterations, converged, n_new and update_seconds. Raises ValueError for a non-VI fit and
-    InputError for returns that do not follow the fit's dates or assets.
+    params: lambda_T, the previous fit's parameters of variational family ``family``, asset
+    axis first; opts.family may differ (then q_T is converted through its mean and
+    covariance). method "seqsvb": the model's posterior on all of ``full`` (Algorithm 4);
+    "uvb": the block likelihood x N(mu_T, Sigma_T) (eq. 34, ``carry`` as in the module
+    docstring). Fresh optimiser state and patience, as Algorithm 2 re-initialises them.
     """
-
-    if fit.method != "vi" or fit.vi_params is None:
-        raise ValueError(f"sequential updating needs a VI fit with variational parameters "
-                         f"(this fit is '{fit.method}'; refit with method='vi')")
-    method = {"seq-svb": "seqsvb", "seq_svb": "seqsvb"}.get(method.lower(), method.lower())
     if method not in METHODS:
         raise InputError(f"unknown update method '{method}': choose seqsvb or uvb")
-    if carry not in CARRIES:
-        raise InputError(f"unknown carry '{carry}': choose plugin or exact")
-    t0 = time.perf_counter()
-    new = _new_block(fit, new_returns)
-    full = _concat(fit.panel, new)
-    base = dict(fit.options)
-    fields = {f.name for f in dataclasses.fields(VIOptions)}
-    if isinstance(vi, VIOptions):
-        opts = vi
-    else:  # the fit's own options (fields of older versions dropped), overridden by ``vi``
-        try:
-            opts = VIOptions(**{**{k: v for k, v in base.items() if k in fields}, **(vi or {})})
-        except TypeError as exc:
-            raise InputError(f"bad VI options {vi!r}: {exc}") from None
-    old_family = get_family(base.get("family", "fullrank"))
-    family = get_family(opts.family)
-    params = jax.tree_util.tree_map(jnp.asarray, dict(fit.vi_params))
+    check_updatable(model, method, carry)
+    old_family, new_family = get_family(family), get_family(opts.family)
+    params = jax.tree_util.tree_map(jnp.asarray, dict(params))
     mu, cov = jax.vmap(old_family.mean_cov)(params)
-    if family.name != old_family.name:
-        params = jax.vmap(family.init)(mu, cov)
-    seed = fit.seed if seed is None else int(seed)
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), full.n_times)
+    if new_family.name != old_family.name:
+        params = jax.vmap(new_family.init)(mu, cov)
     if method == "seqsvb":
-        res = run_vi_batch(fit.model, series_data(full), key, opts, params0=params)
-    else:
-        data = uvb_data(fit.model, fit.panel, full, np.asarray(mu), np.asarray(cov), carry)
-        res = run_vi_batch(UVBTarget(fit.model, carry), data, key, opts, params0=params)
-    check_vi_result(res, full.assets)
-    seconds = time.perf_counter() - t0
-    diag = {"update_method": method, "carry": carry if method == "uvb" else None,
-            "iterations": int(np.max(res.iterations)),
-            "iterations_per_asset": res.iterations.tolist(),
-            "converged": bool(np.all(res.converged)), "n_new": int(new.n_times),
-            "n_new_obs": new.n_obs_per_asset.tolist(), "update_seconds": seconds,
-            "updates": int(fit.diagnostics.get("updates", 0)) + 1, **psis_diagnostics(res)}
-    return Fit(model=fit.model, panel=full, method="vi", z=res.z, diagnostics=diag,
-               runtime={"total": seconds}, elbo=res.elbo, elbo_trace=res.elbo_trace,
-               vi_params=res.params, options=dataclasses.asdict(opts), seed=seed)
+        return run_vi_batch(model, model.prepare(full), key, opts, params0=params)
+    data = uvb_data(model, old, full, np.asarray(mu), np.asarray(cov), carry)
+    return run_vi_batch(UVBTarget(model, carry), data, key, opts, params0=params)
 
 
 def sequential_schedule(T_n: int, T_N: int, c: int) -> list[tuple[int, int]]:
@@ -300,28 +225,3 @@ def sequential_schedule(T_n: int, T_N: int, c: int) -> list[tuple[int, int]]:
         raise InputError(f"need 1 <= c <= T_N - T_n = {T_N - T_n}, got c={c}")
     bounds = [T_n + (j * (T_N - T_n)) // c for j in range(c + 1)]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-def run_sequential(data_panel, T_n: int, c: int, method: str = "seqsvb", *,
-                   T_N: int | None = None, seed: int = 0, carry: str = "plugin",
-                   vi: VIOptions | dict | None = None, **fit_kwargs) -> list[Fit]:
-    """Fit y[:T_n] by VI, then apply c updates (spec 2.10 schedule, Fig. 6); all fits returned.
-
-    data_panel: anything api.as_panel accepts; T_N defaults to its number of dates.
-    fit_kwargs go to bayesvol.fit (dist, mean, start, priors, ...). The result has c + 1 fits;
-    fit j+1's diagnostics["update_seconds"] is the wall time of update j (compilation included
-    the first time a shape is seen; warm up first when timing).
-    """
-    from ..api import fit as fit_vi
-
-    panel = as_panel(data_panel)
-    T_N = panel.n_times if T_N is None else int(T_N)
-    if T_N > panel.n_times:
-        raise InputError(f"T_N={T_N} is beyond the data's {panel.n_times} dates")
-    blocks = sequential_schedule(T_n, T_N, c)
-    opts = vi if isinstance(vi, VIOptions) else VIOptions(**(vi or {}))
-    fits = [fit_vi(panel.slice_time(0, T_n), method="vi", seed=seed, vi=opts, **fit_kwargs)]
-    for j, (lo, hi) in enumerate(blocks):
-        fits.append(update_fit(fits[-1], panel.slice_time(lo, hi), method=method,
-                               seed=seed + j + 1, carry=carry, vi=opts))
-    return fits

@@ -33,7 +33,7 @@ Forgetting (``decay``, option ``asset_weights`` of ``prepare``): the log-likelih
 at date t is weighted by w_i decay^(last_i - t), counted from that asset's own last
 observation. decay = 1 and w_i = 1 (the defaults) give the plain model, the only one whose
 posterior is a real posterior; other values give a tempered pseudo-posterior, to be chosen
-by out-of-sample score (api.select_decay), never learned as a parameter (a learned
+by out-of-sample score (bayesvol.select_decay), never learned as a parameter (a learned
 likelihood weight only rewards w -> 1 where log p > 0).
 """
 
@@ -74,8 +74,8 @@ class HierPriors:
 
     loc_centre: tuple[float, ...] = (0.0, 0.0, float(cloglog(0.95)), float(logit(0.1)),
                                      float(np.log(6.0)))
-    loc_sd: tuple[float, ...] = (0.5, 2.0, 1.0, 1.5, 1.0)
-    scale_sd: tuple[float, ...] = (0.2, 1.0, 0.5, 1.0, 0.5)
+    loc_sd: tuple[float, ...] = (0.1, 2.0, 1.0, 1.0, 1.0)
+    scale_sd: tuple[float, ...] = (0.1, 1.0, 0.5, 1.0, 0.5)
     independent_sd: tuple[float, ...] = (0.5, 3.0, 1.5, 2.0, 1.5)  # start only
     concentration_loc: float = float(np.log(30.0))
     concentration_sd: float = 1.0
@@ -101,7 +101,9 @@ class HierGarchModel:
     """Pooled AR(1)-GARCH(1,1)-t (module docstring); a joint model for inference/joint."""
 
     population: str = "mvn"
-    decay: float = 1.0
+    # decay only sets the weights ``prepare`` computes (data): it is left out of equality and
+    # hashing so that fits differing only in decay share one compiled program
+    decay: float = field(default=1.0, compare=False)
     lkj_eta: float = 2.0
     priors: HierPriors = field(default_factory=HierPriors)
 
@@ -287,6 +289,41 @@ class HierGarchModel:
         else:
             var = var.at[jnp.array([0, 2, 8])].set(jnp.exp(2.0 * g[jnp.array([1, 3, 9])]) / n)
         return jnp.diag(var)
+
+    # ------------------------------------------------------------------- prior sampling
+    def sample_prior(self, key: jax.Array, n_assets: int, log_var_ref: float | jax.Array
+                     ) -> tuple[jax.Array, jax.Array]:
+        """One draw (g, z [n_assets, d_l]) from the hyperprior and the population.
+
+        ``log_var_ref`` sets the scale of omega's hyperprior as in ``prepare`` (the log of a
+        typical return variance).
+        """
+        pr = self.priors
+        d = self.local_dim
+        k_loc, k_scale, k_corr, k_z, k_beta = jax.random.split(key, 5)
+        centre = self._centre(jnp.asarray(log_var_ref, dtype=float))
+        loc = centre + jnp.asarray(pr.loc_sd) * jax.random.normal(k_loc, (d,))
+        scale = jnp.abs(jnp.asarray(pr.scale_sd) * jax.random.normal(k_scale, (d,)))
+        if self.population == "mvn":
+            chol = dist.LKJCholesky(d, self.lkj_eta).sample(k_corr)
+            g = jnp.concatenate([loc, jnp.log(scale), CorrCholeskyTransform().inv(chol)])
+            return g, self.from_theta(jnp.concatenate(
+                [g, jax.random.normal(k_z, (n_assets * d,))]), n_assets)[1]
+        k_m, k_c, k_b = jax.random.split(k_beta, 3)
+        logs_p, logs_a = cloglog_logs(centre[2]), sigmoid_logs(centre[3])
+        logit_m = (jnp.stack([logs_p[0] - logs_p[1], logs_a[0] - logs_a[1]])
+                   + jax.random.normal(k_m, (2,)))
+        log_c = pr.concentration_loc + pr.concentration_sd * jax.random.normal(k_c, (2,))
+        g = jnp.stack([loc[0], jnp.log(scale[0]), loc[1], jnp.log(scale[1]), logit_m[0],
+                       log_c[0], logit_m[1], log_c[1], loc[4], jnp.log(scale[4])])
+        eps = jax.random.normal(k_z, (n_assets, 3))
+        m, c = jax.nn.sigmoid(logit_m), jnp.exp(log_c)
+        shares = jax.random.beta(k_b, m * c, (1.0 - m) * c, (n_assets, 2))
+        shares = jnp.clip(shares, 1e-12, 1.0 - 1e-12)
+        z = jnp.stack([loc[0] + scale[0] * eps[:, 0], loc[1] + scale[1] * eps[:, 1],
+                       cloglog(shares[:, 0]), logit(shares[:, 1]),
+                       loc[4] + scale[4] * eps[:, 2]], axis=-1)
+        return g, z
 
     # ------------------------------------------------------------------- natural space
     def constrain(self, z: jax.Array) -> dict[str, jax.Array]:

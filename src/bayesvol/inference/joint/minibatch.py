@@ -11,10 +11,13 @@ local terms) with S reparameterised draws, and takes one Adam step (optax) on
 
 Stopping: every ``eval_every`` steps the full-data ELBO of the averaged parameters is
 evaluated with fixed eps (common random numbers, so successive values differ only through the
-parameters), asset chunk by chunk. The fit stops when the best of these has not risen by more
-than ``tol`` (relative) for ``patience`` evaluations, or at ``max_iter`` steps. The returned
+parameters), asset chunk by chunk. The fit stops when it rose by less than ``tol`` |ELBO| over
+the last ``patience`` evaluations (ELBO_k - ELBO_{k-patience} < tol |ELBO_k|), or at
+``max_iter`` steps. (A rule on each evaluation's own rise stopped too early: the globals'
+scales creep up by small steps for many epochs.) The returned
 parameters are the averages: globals an exponential moving average with weight
-1/min(t, window); each asset's locals the same over its own updates.
+1/min(t, window x steps per epoch), each asset's locals one with weight 1/min(t_i, window)
+over its own t_i updates, so both average over about ``window`` epochs.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         l_opt = jax.tree_util.tree_map(lambda full, part: full.at[idx].set(part), s.l_opt,
                                        opt_b_new)
         # averages: globals every step, each asset over its own updates
-        rate_g = 1.0 / jnp.minimum(s.it + 1, window).astype(float)
+        rate_g = 1.0 / jnp.minimum(s.it + 1, window * per_epoch).astype(float)
         g_avg = jax.tree_util.tree_map(lambda a, p: a + rate_g * (p - a), s.g_avg, gp)
         counts = jax.tree_util.tree_leaves(opt_b_new)[0]  # per-asset Adam step counts [B]
         rate_l = 1.0 / jnp.minimum(counts, window).astype(float)
@@ -123,11 +126,10 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         val = jax.lax.cond(do_eval, evaluate, lambda _: jnp.nan, None)
         j = (s.it + 1) // eval_every - 1
         trace = jnp.where(do_eval, s.trace.at[j].set(val), s.trace)
-        improved = do_eval & (val > s.best + tol * jnp.abs(s.best))
+        past = trace[jnp.maximum(j - patience, 0)]
+        flat = do_eval & (j >= patience) & (val - past < tol * jnp.abs(val))
         best = jnp.where(do_eval & jnp.isfinite(val), jnp.maximum(s.best, val), s.best)
-        best = jnp.where(do_eval & ~jnp.isfinite(s.best), val, best)
-        stall = jnp.where(do_eval, jnp.where(improved | ~jnp.isfinite(s.best), 0, s.stall + 1),
-                          s.stall)
+        stall = jnp.where(flat, patience, s.stall)
         bad = jnp.where(ok, 0, s.bad + 1)
         return _State(s.it + 1, gp, lp, g_opt, l_opt, g_avg, l_avg, perm, key, trace, best,
                       stall, bad)

@@ -3,8 +3,9 @@
 With g_0 = ``model.independent_globals(glob)`` (a weak population: each asset's mode is then
 its own, nearly unpooled), repeat ``passes`` + 1 times:
 
-1. every asset's mode and Laplace covariance under the population p(z_i | g), all assets in
-   one vmapped damped-Newton program (inference/mode.py);
+1. every asset's mode and Laplace covariance under the population p(z_i | g), by a vmapped
+   damped-Newton program (inference/mode.py) over chunks of assets (``lax.map``), each chunk
+   holding about 2^21 series values, which bounds the memory of the Hessians on large panels;
 2. the globals from the robust moments of those modes (``model.globals_from_locals``: median
    and MAD, since short histories give wild modes), with the model's approximate covariance
    of them (``model.global_start_cov``).
@@ -23,6 +24,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..mode import find_mode
 from .objective import JointData
@@ -37,6 +39,9 @@ class JointStart(NamedTuple):
     unpooled: jax.Array  # [N, d_l] the first pass's modes (weak population: nearly unpooled)
 
 
+_CHUNK_NUMBERS = 2**21  # per-asset series values held at once by the local mode search
+
+
 @lru_cache(maxsize=32)
 def _start_program(model, passes: int):
     def local_mode(local_i, z0, g):
@@ -49,10 +54,14 @@ def _start_program(model, passes: int):
         g0 = model.independent_globals(data.glob)
         z0 = jax.vmap(model.initial_local)(data.local)
         d_g, d_l = g0.shape[-1], z0.shape[-1]
+        length = max(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(data.local))
+        chunk = int(max(1, min(n, _CHUNK_NUMBERS // max(length, 1))))
 
         def body(i, s):
             g, z, *_, unpooled = s
-            res = jax.vmap(local_mode, in_axes=(0, 0, None))(data.local, z, g)
+            # assets in chunks (vmapped within a chunk) bound the memory of the Hessians
+            res = jax.lax.map(lambda a: local_mode(a[0], a[1], g), (data.local, z),
+                              batch_size=chunk)
             z = jnp.where(res.ok[:, None], res.z, z)
             g = model.globals_from_locals(z, res.ok, data.glob)
             unpooled = jnp.where(i == 0, z, unpooled)

@@ -44,8 +44,8 @@ class JointVIOptions:
     family: str = "structured"
     mc_samples: int = 4
     learning_rate: float = 0.01
-    window: int = 10
-    patience: int = 20
+    window: int = 20
+    patience: int = 40
     max_iter: int = 2000
     batch_size: int | None = None
     eval_every: int = 0  # 0: one epoch (N / batch_size steps)
@@ -162,5 +162,6 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
         g=np.asarray(g)[None], z=np.moveaxis(np.asarray(z), 1, 0)[:, None],
         params=jax.tree_util.tree_map(np.asarray, params), elbo=float(elbo), elbo_trace=trace,
         iterations=its, converged=bool(conv), failed=bool(failed),
-        start_ok=np.asarray(start.ok), unpooled=np.asarray(start.unpooled), seconds=time.perf_counter() - t0,
+        start_ok=np.asarray(start.ok), unpooled=np.asarray(start.unpooled),
+        seconds=time.perf_counter() - t0,
         minibatch=opts.minibatch(n))
