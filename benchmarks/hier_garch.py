@@ -1,5 +1,4 @@
-"""Benchmark: the pooled AR(1)-GARCH(1,1)-t (``model="hier-garch"``): speed, value of pooling,
-VI against NUTS.
+"""Benchmark: pooled AR(1)-GARCH(1,1)-t (hier-garch): speed, value of pooling, VI vs NUTS.
 
 Three sections, each printed as a table (run a subset with ``--only``):
 
@@ -21,6 +20,7 @@ Three sections, each printed as a table (run a subset with ``--only``):
     python benchmarks/hier_garch.py                          # full run (long: see README)
     python benchmarks/hier_garch.py --quick                  # smoke run; writes to a temp folder
     python benchmarks/hier_garch.py --only pooling,accuracy  # a subset (merged into the JSON)
+    python benchmarks/hier_garch.py --only speed --search    # + other minibatch settings
 
 Needs the ``bench`` extra (arch, skfolio). The Pyro baseline is optional: it runs with the
 interpreter in BAYESVOL_PYRO_PYTHON (default /work/pyro-venv/bin/python) on the file in
@@ -60,6 +60,9 @@ FULL = {
         ("10x500 full batch", 10, 500, {}, 3, 5),
         ("100x2000 full batch", 100, 2000, {}, 3, 3),
         ("2000x2500 minibatch B=100", 2000, 2500, {"batch_size": 100}, 0, 2),
+    ],
+    # other minibatch settings at 2000 x 2500, tried with --search (each up to speed_timeout_s)
+    "speed_search": [
         ("2000x2500 minibatch B=200", 2000, 2500, {"batch_size": 200}, 0, 0),
         ("2000x2500 minibatch B=100, eval every 50 steps", 2000, 2500,
          {"batch_size": 100, "eval_every": 50}, 0, 0),
@@ -78,6 +81,7 @@ QUICK = {
         ("10x500 full batch", 10, 500, {}, 1, 1),
         ("40x300 minibatch B=10", 40, 300, {"batch_size": 10}, 0, 0),
     ],
+    "speed_search": [("40x300 minibatch B=20", 40, 300, {"batch_size": 20}, 0, 0)],
     "speed_timeout_s": 900,
     "pool": {"window": 500, "holdout": 60, "n_short": 4, "short": (60, 120), "sim": (8, 560)},
     "nuts": (1, 150, 150),
@@ -179,7 +183,7 @@ def pyro_step(n: int, T: int, steps: int, timeout: int = 1800) -> dict:
 
 def section_speed(cfg) -> tuple[dict, Table]:
     out = {}
-    for label, n, T, opts, warm, steps in cfg["speed"]:
+    for label, n, T, opts, warm, steps in cfg["speed"] + cfg.get("_search", []):
         log(f"speed {label}: fresh process, cold fit + {warm} warm")
         r = run_speed_size({"n": n, "T": T, "opts": opts, "warm": warm},
                            cfg["speed_timeout_s"])
@@ -273,8 +277,19 @@ def arch_fit_score(train_col, test_col) -> dict:
             "convergence_flag": int(res.convergence_flag)}
 
 
+def natural_draws(fit) -> dict[str, np.ndarray]:
+    """Per-asset draws [N, chains, draws] of PER_ASSET; persistence and alpha_share derived
+    from alpha and beta where the model does not report them (the independent garch)."""
+    d = dict(fit.draws())
+    if "persistence" not in d:
+        d["persistence"] = d["alpha"] + d["beta"]
+    if "alpha_share" not in d:
+        d["alpha_share"] = d["alpha"] / d["persistence"]
+    return d
+
+
 def posterior_means(fit) -> dict[str, np.ndarray]:
-    d = fit.draws()
+    d = natural_draws(fit)
     return {k: d[k].reshape(d[k].shape[0], -1).mean(axis=1) for k in PER_ASSET}
 
 
@@ -591,6 +606,8 @@ def main() -> None:
                     help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", type=Path, default=None,
                     help="output folder (default benchmarks/results; a temp folder if --quick)")
+    ap.add_argument("--search", action="store_true",
+                    help="speed: also try the other minibatch settings at the largest size")
     ap.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._worker:
@@ -600,7 +617,9 @@ def main() -> None:
     bad = [s for s in only if s not in SECTIONS]
     if bad:
         ap.error(f"unknown section(s) {bad}: choose from {SECTIONS}")
-    cfg = QUICK if args.quick else FULL
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.search:
+        cfg["_search"] = cfg["speed_search"]
     out_dir = args.out or (Path(tempfile.mkdtemp(prefix="hier_garch_")) if args.quick
                            else HERE / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
