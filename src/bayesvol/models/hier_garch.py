@@ -1,4 +1,4 @@
-"""Hierarchical (partially pooled) AR(1)-GARCH(1,1)-t over many assets (README, "Hierarchical GARCH").
+"""Hierarchical (pooled) AR(1)-GARCH(1,1)-t over many assets (README, "Hierarchical GARCH").
 
 Per asset i, on its own window [first_i, last_i] of a ragged panel (models/garch.py, ar=True):
 
