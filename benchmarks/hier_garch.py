@@ -21,6 +21,7 @@ Three sections, each printed as a table (run a subset with ``--only``):
     python benchmarks/hier_garch.py --quick                  # smoke run; writes to a temp folder
     python benchmarks/hier_garch.py --only pooling,accuracy  # a subset (merged into the JSON)
     python benchmarks/hier_garch.py --only speed --search    # + other minibatch settings
+    python benchmarks/hier_garch.py --render                 # rewrite the .md from the JSON
 
 Needs the ``bench`` extra (arch, skfolio). The Pyro baseline is optional: it runs with the
 interpreter in BAYESVOL_PYRO_PYTHON (default /work/pyro-venv/bin/python) on the file in
@@ -144,17 +145,40 @@ def speed_worker(spec: dict) -> dict:
     return out
 
 
+def proc_peak_mb(pid: int) -> float | None:
+    """Peak resident memory (VmHWM) of a running process from /proc (Linux), else None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def run_speed_size(spec: dict, timeout: int) -> dict:
+    """The worker in a fresh process; if it runs past ``timeout``, it is killed and the
+    result says so, with its peak memory so far (polled from /proc where available)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", json.dumps(spec)]
     t0 = time.perf_counter()
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s (no converged fit within the limit)",
-                "wall_s": time.perf_counter() - t0}
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        peak = None
+        while p.poll() is None and time.perf_counter() - t0 < timeout:
+            peak = proc_peak_mb(p.pid) or peak
+            time.sleep(2.0)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+            return {"error": f"timed out after {timeout} s (no converged fit within the limit;"
+                             f" peak RSS so far {fmt(peak, 4)} MB)",
+                    "wall_s": time.perf_counter() - t0, "peak_rss_so_far_mb": peak}
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
     if p.returncode != 0 or not lines:
-        return {"error": f"worker exit {p.returncode}: {p.stderr.strip()[-800:]}",
+        return {"error": f"worker exit {p.returncode}: {stderr.strip()[-800:]}",
                 "wall_s": time.perf_counter() - t0}
     return json.loads(lines[-1][len("RESULT "):])
 
@@ -438,7 +462,17 @@ def section_accuracy(cfg) -> tuple[dict, list[Table]]:
         per = {k: [bv.overlap_accuracy(loc[k][i].ravel(), ref_local[k][i].ravel())
                    for i in range(n)] for k in PER_ASSET}
         gacc = {k: bv.overlap_accuracy(glob[k].ravel(), ref_glob[k].ravel()) for k in glob}
-        out["vi"][fam] = {"per_asset": per, "globals": gacc, "seconds": f.runtime["total"],
+        # where the marginals differ: posterior mean shift in NUTS sd units and sd ratio
+        shift = {k: (np.abs(loc[k].reshape(n, -1).mean(1) - ref_local[k].reshape(n, -1).mean(1))
+                     / ref_local[k].reshape(n, -1).std(1)).tolist() for k in PER_ASSET}
+        sd_ratio = {k: (loc[k].reshape(n, -1).std(1) / ref_local[k].reshape(n, -1).std(1)
+                        ).tolist() for k in PER_ASSET}
+        gmom = {k: {"vi_mean": float(glob[k].mean()), "vi_sd": float(glob[k].std()),
+                    "nuts_mean": float(ref_glob[k].mean()), "nuts_sd": float(ref_glob[k].std())}
+                for k in glob}
+        out["vi"][fam] = {"per_asset": per, "globals": gacc, "mean_shift_nuts_sd": shift,
+                          "sd_ratio_vi_nuts": sd_ratio, "global_moments": gmom,
+                          "seconds": f.runtime["total"],
                           "iterations": int(f.diagnostics["iterations"]),
                           "converged": bool(f.diagnostics["converged"]),
                           "elbo": float(f.elbo[0])}
@@ -458,6 +492,15 @@ def section_accuracy(cfg) -> tuple[dict, list[Table]]:
         rows.append([f"correlations ({len(corr)}): min / median",
                      *(f"{fmt(min(out['vi'][f]['globals'][g] for g in corr), 3)} / "
                        f"{fmt(statistics.median(out['vi'][f]['globals'][g] for g in corr), 3)}"
+                       for f in fams)])
+    if "mean_shift_nuts_sd" in out["vi"][fams[0]]:
+        rows.append(["per asset: median |mean shift| / NUTS sd, over all 5 parameters",
+                     *(fmt(float(np.median(np.concatenate(
+                         [out["vi"][f]["mean_shift_nuts_sd"][k] for k in PER_ASSET]))))
+                       for f in fams)])
+        rows.append(["per asset: median sd ratio VI / NUTS, over all 5 parameters",
+                     *(fmt(float(np.median(np.concatenate(
+                         [out["vi"][f]["sd_ratio_vi_nuts"][k] for k in PER_ASSET]))))
                        for f in fams)])
     rows.append(["VI seconds / iterations / converged",
                  *(f"{fmt(out['vi'][f]['seconds'])} / {out['vi'][f]['iterations']} / "
@@ -524,9 +567,10 @@ def section_accuracy(cfg) -> tuple[dict, list[Table]]:
 def render(table: Table, markdown: bool) -> str:
     title, header, rows = table
     if markdown:
-        lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
+        esc = lambda x: str(x).replace("|", "\\|")  # noqa: E731
+        lines = [f"### {title}", "", "| " + " | ".join(map(esc, header)) + " |",
                  "|" + "|".join("---" for _ in header) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+        return "\n".join(lines + ["| " + " | ".join(map(esc, r)) + " |" for r in rows]) + "\n"
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     line = "  ".join("-" * w for w in widths)
     fmt_row = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True))  # noqa: E731
@@ -608,6 +652,10 @@ def main() -> None:
                     help="output folder (default benchmarks/results; a temp folder if --quick)")
     ap.add_argument("--search", action="store_true",
                     help="speed: also try the other minibatch settings at the largest size")
+    ap.add_argument("--speed-timeout", type=int, default=None,
+                    help="seconds allowed per speed size (default 1800; 900 with --quick)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite the Markdown (and goals) from the existing JSON")
     ap.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._worker:
@@ -620,9 +668,18 @@ def main() -> None:
     cfg = dict(QUICK if args.quick else FULL)
     if args.search:
         cfg["_search"] = cfg["speed_search"]
+    if args.speed_timeout:
+        cfg["speed_timeout_s"] = args.speed_timeout
     out_dir = args.out or (Path(tempfile.mkdtemp(prefix="hier_garch_")) if args.quick
                            else HERE / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        payload = json.loads((out_dir / "hier_garch.json").read_text())
+        args.quick = payload["quick"]
+        info = payload["machine"]
+        write(out_dir, info, payload["config"], args, {},
+              time.perf_counter() - info["wall_s"], final=True)
+        return
     t_start = time.perf_counter()
     info = machine_info()
     results: dict = {}  # the sections run by this process; others are read back at each write
@@ -729,7 +786,7 @@ def readme_snippet(results: dict, goals: dict) -> list[str]:
         lines.append(f"| VI {fam} vs NUTS | per-asset min {fmt(lo)}%, globals min "
                      f"{fmt(glo)}% | |")
     for b, v in ac.get("minibatch_vs_full", {}).get("minibatch", {}).items():
-        lines.append(f"| minibatch B={b} vs full batch | max |diff| "
+        lines.append(f"| minibatch B={b} vs full batch | max abs. difference of means "
                      f"{fmt(max(v['per_asset_max'].values()))} sd (per asset), "
                      f"{fmt(max(v['globals'].values()))} sd (globals) | |")
     for name, ok in goals.items():

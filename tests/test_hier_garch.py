@@ -174,3 +174,35 @@ def test_cli_fit_hier_garch_on_a_ragged_csv(tmp_path, capsys):
                  "--out", str(tmp_path / "x")]) == 2
     assert main(["fit", str(csv), "--model", "nope", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("population", ["mvn", "beta"])
+def test_population_density_is_a_normalised_density(population):
+    """mvn: log p(z | g) equals scipy's multivariate normal with cov S R S; beta: the local
+    prior integrates to 1 over the persistence coordinate (the others are normal)."""
+    from scipy.integrate import quad
+    from scipy.stats import multivariate_normal
+
+    model = HierGarchModel(population=population)
+    g, z = model.sample_prior(jax.random.PRNGKey(3), 2, 0.0)
+    if population == "mvn":
+        loc, scale, chol = model._mvn_parts(g)
+        s = np.diag(np.asarray(scale)) @ np.asarray(chol)
+        want = multivariate_normal(np.asarray(loc), s @ s.T).logpdf(np.asarray(z[0]))
+        assert float(model.log_local_prior(z[0], g)) == pytest.approx(want, rel=1e-10)
+    else:
+        from scipy.stats import beta, norm
+
+        gg, zz = np.asarray(g), np.asarray(z[0])
+
+        def dens(u):
+            return float(np.exp(model.log_local_prior(z[0].at[2].set(u), g)))
+
+        m, c = 1 / (1 + np.exp(-gg[6])), np.exp(gg[7])
+        share = 1 / (1 + np.exp(-zz[3]))
+        others = (norm.pdf(zz[0], gg[0], np.exp(gg[1])) * norm.pdf(zz[1], gg[2], np.exp(gg[3]))
+                  * norm.pdf(zz[4], gg[8], np.exp(gg[9]))
+                  * beta.pdf(share, m * c, (1 - m) * c) * share * (1 - share))
+        # integrating the persistence coordinate out leaves the other factors
+        mass = quad(dens, -15, 5, limit=400, points=[float(zz[2])])[0]
+        assert mass == pytest.approx(others, rel=1e-6)

@@ -204,7 +204,9 @@ class HierGarchModel:
         if self.population == "mvn":
             loc, scale, chol = self._mvn_parts(g)
             u = solve_triangular(chol, (z - loc) / scale, lower=True)
+            # log N(z; loc, S R S), S = diag(scale), R = chol chol^T: both log-determinants
             return (-0.5 * jnp.dot(u, u) - jnp.sum(jnp.log(scale))
+                    - jnp.sum(jnp.log(jnp.diag(chol)))
                     - 0.5 * self.local_dim * jnp.log(2.0 * jnp.pi))
         lp = normal_logpdf(z[0], g[0], jnp.exp(g[1]))
         lp += normal_logpdf(z[1], g[2], jnp.exp(g[3]))
