@@ -37,6 +37,7 @@ import jax
 import numpy as np
 import numpyro
 from arch.univariate import arch_model
+from bench_common import Table, fmt, log  # noqa: F401
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoMultivariateNormal
 
@@ -71,19 +72,6 @@ VI_VARIANTS = {
 }
 GOAL_ROW = "VI full-rank + PSIS, 10000 draws"
 DEFAULT_ROW = "VI full-rank, defaults (PSIS, 1000 draws)"
-Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def fmt(x, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "n/a"
-    return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:.0f}"
-
-
 def fit_vi(df, seed: int = 0, **kw):
     return bv.fit(df, dist="skewt", method="vi", seed=seed, **kw)
 

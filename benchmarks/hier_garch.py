@@ -48,6 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import Table, fmt, log  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("speed", "pooling", "accuracy")
@@ -91,21 +92,6 @@ QUICK = {
     "mb_panel": (30, 300),
     "mb_batches": (10,),
 }
-Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def fmt(x, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "n/a"
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    if isinstance(x, (int, np.integer)):
-        return str(x)
-    return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:.0f}"
 
 
 def cpu_seconds() -> float:

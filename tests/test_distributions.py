@@ -1,4 +1,4 @@
-"""Innovation densities against fGarch, quadrature and Monte Carlo (spec/svi-garch.md 1.3-1.4)."""
+"""Innovation densities against fGarch, quadrature and Monte Carlo (SVI-GARCH paper 1.3-1.4)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_skewness_formula_matches_quadrature(nu, xi):
 
 
 def test_skewness_value_and_sign():
-    # spec/svi-garch.md 1.4: E[x^3] = -1.488 at (4, 0.8); xi < 1 skews left, xi > 1 right
+    # SVI-GARCH paper 1.4: E[x^3] = -1.488 at (4, 0.8); xi < 1 skews left, xi > 1 right
     assert float(skewed_t_skewness(4.0, 0.8)) == pytest.approx(-1.488, abs=5e-4)
     assert float(skewed_t_skewness(8.0, 1.3)) > 0 > float(skewed_t_skewness(8.0, 0.9))
 

@@ -1,4 +1,4 @@
-"""Sequential updating (spec/svi-garch.md 2.10): Seq-SVB, UVB and its block likelihood.
+"""Sequential updating (SVI-GARCH paper 2.10): Seq-SVB, UVB and its block likelihood.
 
 The engine (UVB target and data, warm-started VI) is bayesvol.inference.sequential; the Fit
 orchestration (update_fit, run_sequential, Fit.update) is bayesvol.updating.

@@ -1,4 +1,4 @@
-"""Dynamic factor SV simulator and the FSV preset (bayesvol.simulate.dfsv; spec/dfsv.md)."""
+"""Dynamic factor SV simulator and the FSV preset (bayesvol.simulate.dfsv; DFSV model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GARCH(1,1) simulator (bayesvol.simulate.garch; spec/svi-garch.md 1.1-1.4)."""
+"""GARCH(1,1) simulator (bayesvol.simulate.garch; SVI-GARCH paper 1.1-1.4)."""
 
 from __future__ import annotations
 

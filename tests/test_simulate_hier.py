@@ -1,4 +1,4 @@
-"""Pooled AR(1)-GARCH(1,1)-t panel simulator (bayesvol.simulate.hier_garch; spec/hier-garch.md)."""
+"""Pooled AR(1)-GARCH(1,1)-t panel simulator (bayesvol.simulate.hier_garch; README hier-GARCH)."""
 
 from __future__ import annotations
 

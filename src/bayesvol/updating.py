@@ -1,4 +1,4 @@
-"""Sequential updating of a VI fit with new data (spec/svi-garch.md 2.10): ``Fit.update``.
+"""Sequential updating of a VI fit with new data (SVI-GARCH paper 2.10): ``Fit.update``.
 
 The API-level half of Seq-SVB and UVB: it checks the new returns against the fit, builds the
 concatenated panel, picks the VI options, runs the warm-started engine

@@ -82,7 +82,7 @@ def demo(
     console.print(f"[bold]3. NUTS[/bold]: {t_nuts:.1f} s, R-hat max {d['rhat_max']:.3f}, "
                   f"ESS min {d['ess_min']:.0f}, divergences {d['divergences']}")
 
-    table = Table(title="Posterior: VI against NUTS (overlap accuracy, spec/svi-garch.md 2.12)")
+    table = Table(title="Posterior: VI against NUTS (overlap accuracy, SVI-GARCH paper 2.12)")
     for col in ("parameter", "truth", "VI mean", "VI sd", "NUTS mean", "NUTS sd", "accuracy %"):
         table.add_column(col, justify="right")
     qv, qn = vi.flat_draws(), nuts.flat_draws()

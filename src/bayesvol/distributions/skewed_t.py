@@ -1,4 +1,4 @@
-"""Unit-variance Fernandez-Steel skewed-t (spec/svi-garch.md 1.4; equals fGarch ``dsstd``).
+"""Unit-variance Fernandez-Steel skewed-t (SVI-GARCH paper 1.4; equals fGarch ``dsstd``).
 
 With g the unit-variance Student-t density (standardized_t.py),
 

@@ -1,4 +1,4 @@
-"""Unit-variance Student-t innovation density (spec/svi-garch.md 1.3, fGarch ``dstd``).
+"""Unit-variance Student-t innovation density (SVI-GARCH paper 1.3, fGarch ``dstd``).
 
     f(x; nu) = Gamma((nu+1)/2) / (sqrt(pi (nu-2)) Gamma(nu/2)) * (1 + x^2/(nu-2))^{-(nu+1)/2},
     nu > 2.

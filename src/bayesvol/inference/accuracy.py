@@ -1,4 +1,4 @@
-"""The overlap accuracy of spec/svi-garch.md 2.12, per parameter marginal:
+"""The overlap accuracy of SVI-GARCH paper 2.12, per parameter marginal:
 
     accuracy = 100 * (1 - 1/2 * integral |q(x) - p(x)| dx)   [%]
 

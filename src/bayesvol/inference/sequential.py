@@ -1,4 +1,4 @@
-"""Sequential updating engine: Seq-SVB and UVB (spec/svi-garch.md 2.10, 3.3).
+"""Sequential updating engine: Seq-SVB and UVB (SVI-GARCH paper 2.10, 3.3).
 
 A VI fit to y_{1:T} is updated with a new block B = y_{T+1:T+h}. This module holds the engine
 half, on panels, arrays and variational parameters only: the UVB target, its data, and the

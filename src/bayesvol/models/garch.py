@@ -1,4 +1,4 @@
-"""Bayesian GARCH(1,1) with normal, Student-t or skewed-t innovations (spec/svi-garch.md).
+"""Bayesian GARCH(1,1) with normal, Student-t or skewed-t innovations (SVI-GARCH paper).
 
 Observation model (1.1-1.4), for one asset with observed mask m_t:
 
@@ -33,7 +33,7 @@ with the paper's (logit psi1, softplus nu). The prior on psi1 is the same either
 ``nu_map="softplus"`` gives the paper's nu = 2 + softplus(z_nu). The log map is the default:
 nu's posterior is right-skewed and softplus is nearly linear at nu ~ 4, so a Gaussian q in
 the softplus coordinate fits it worse (VI-vs-NUTS overlap for nu: 89.9% softplus, 94.3% log,
-on the first 1000 points of ../shared/testdata/garch_sstd_shared.csv against 2 x 10000 NUTS
+on the first 1000 points of tests/data/fgarch/garch_sstd_shared.csv against 2 x 10000 NUTS
 draws, measured once while developing). The prior on nu is the same either way.
 Priors (1.6) are in priors.GarchPriors; the log-Jacobians of the maps are added.
 

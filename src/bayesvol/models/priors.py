@@ -1,6 +1,6 @@
 """Prior log-densities on the natural scale (the bijection's Jacobian is added by the model).
 
-Parametrisations follow spec/svi-garch.md 1.6: inverse-gamma IG(a, b) with density
+Parametrisations follow SVI-GARCH paper 1.6: inverse-gamma IG(a, b) with density
 b^a / Gamma(a) x^{-a-1} e^{-b/x}; Beta(a, b) (U(0,1) = Beta(1,1)); the translated exponential
 p(nu) = rate * exp(-rate (nu - shift)) on nu > shift (the paper's exp(-nu) 1{nu>2} normalised).
 """
@@ -37,7 +37,7 @@ def normal_logpdf(x: jax.Array, loc: float, scale: float) -> jax.Array:
 
 @dataclass(frozen=True)
 class GarchPriors:
-    """Priors of the Bayesian GARCH(1,1) (defaults: the paper's, spec/svi-garch.md 1.6).
+    """Priors of the Bayesian GARCH(1,1) (defaults: the paper's, SVI-GARCH paper 1.6).
 
     omega ~ IG(omega_a, omega_b); psi1 = alpha+beta ~ Beta(psi1_a, psi1_b);
     psi2 = alpha/(alpha+beta) ~ Beta(psi2_a, psi2_b); nu - 2 ~ Exponential(nu_rate);

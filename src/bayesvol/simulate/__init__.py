@@ -1,10 +1,10 @@
 """Simulators that return the truth, for tests, demos and parameter-recovery checks.
 
-- ``simulate_garch``: GARCH(1,1), normal / t / skewed-t (spec/svi-garch.md 1.1-1.4), garch.py
+- ``simulate_garch``: GARCH(1,1), normal / t / skewed-t (SVI-GARCH paper 1.1-1.4), garch.py
 - ``simulate_hier_garch``: pooled AR(1)-GARCH(1,1)-t panel with ragged histories
-  (spec/hier-garch.md, "sound version"), hier_garch.py
-- ``simulate_dfsv`` and ``fsv_preset``: dynamic factor SV (spec/dfsv.md) and seed 004's FSV
-  (spec/fsv-vb.md 1.1-1.4), dfsv.py
+  (README hier-GARCH, "sound version"), hier_garch.py
+- ``simulate_dfsv`` and ``fsv_preset``: dynamic factor SV (DFSV model) and seed 004's FSV
+  (FSV-VB paper 1.1-1.4), dfsv.py
 - ``simulate_model``: any of them by name with the CLI's defaults, registry.py
 - ``write_returns_csv`` / ``write_truth_json``: atomic CSV and JSON output, output.py
 

@@ -1,4 +1,4 @@
-"""Dynamic factor SV simulator (spec/dfsv.md "Model"; FSV preset: spec/fsv-vb.md 1.1-1.4).
+"""Dynamic factor SV simulator (DFSV model "Model"; FSV preset: FSV-VB paper 1.1-1.4).
 
 N assets, K factors, t = 1, ..., burn + T:
 
@@ -29,7 +29,7 @@ column 1 positive, other off-diagonal signs random (needs K <= N); Phi_f = diag(
 mu = 0; Phi_h = diag(U(0.9, 0.98)); Q_h = diag(U(0.1, 0.3)^2); sigma2 ~ U(0.2, 0.6);
 for ar1: mu_id = log sigma2, phi_id ~ U(0.9, 0.98), sigma_id ~ U(0.1, 0.3).
 
-``fsv_preset`` is seed 004's FSV (spec/fsv-vb.md 1.1-1.3): Phi_f = 0, factor log-variance
+``fsv_preset`` is seed 004's FSV (FSV-VB paper 1.1-1.3): Phi_f = 0, factor log-variance
 tau_f h_f with h_f a unit-innovation AR(1) (so Phi_h = diag(phi_f), Q_h = diag(tau_f^2),
 mu = 0), idiosyncratic log-variance kappa + tau_eps h_eps (ar1 with mu_id = kappa,
 phi_id = phi_eps, sigma_id = tau_eps), Lambda lower triangular with positive diagonal.

@@ -1,4 +1,4 @@
-"""GARCH(1,1) simulator with normal, Student-t or skewed-t innovations (spec/svi-garch.md 1.1-1.4).
+"""GARCH(1,1) simulator with normal, Student-t or skewed-t innovations (SVI-GARCH paper 1.1-1.4).
 
 For each asset i (parameters scalar or per asset) and t = 1, ..., burn + T:
 

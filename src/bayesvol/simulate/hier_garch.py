@@ -1,4 +1,4 @@
-"""Pooled AR(1)-GARCH(1,1)-t panel with ragged histories (spec/hier-garch.md, "sound version").
+"""Pooled AR(1)-GARCH(1,1)-t panel with ragged histories (README hier-GARCH, "sound version").
 
 Hyperparameters (fixed settings, overridable through ``hyper``; defaults in ``DEFAULT_HYPER``):
 

@@ -4,7 +4,7 @@ Both share one interface: ``init(params) -> state`` and
 ``step(params, state, key) -> (elbo_estimate, grad, state)``, with grad the gradient of the
 ELBO (to be ascended) with respect to the family's parameter pytree.
 
-Reparameterisation (spec/svi-garch.md 2.4, eqs. 10-12): z_s = T_lambda(eps_s); the estimate is
+Reparameterisation (SVI-GARCH paper 2.4, eqs. 10-12): z_s = T_lambda(eps_s); the estimate is
 mean_s log p(z_s) + H[q] (``entropy="analytic"``, lower variance, default) or the paper's
 mean_s [log p(z_s) - log q(z_s)] (``entropy="mc"``), differentiated through z_s.
 

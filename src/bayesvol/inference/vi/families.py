@@ -1,4 +1,4 @@
-"""Gaussian variational families on the unconstrained vector z (spec/svi-garch.md 2.2).
+"""Gaussian variational families on the unconstrained vector z (SVI-GARCH paper 2.2).
 
 A family is a small object with: ``init(mode, cov) -> params`` (a pytree), ``transform(params,
 eps) -> z`` for standard-normal eps (the reparameterisation), ``log_q(params, z)``,

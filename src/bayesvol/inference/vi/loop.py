@@ -4,7 +4,7 @@ Each iteration draws from q, estimates (ELBO, gradient), and takes an optimiser 
 -ELBO. A step whose ELBO or gradient is not finite is skipped and counted; ``max_bad``
 consecutive bad steps stop the loop with ``failed = True`` (reported, never silent).
 
-Stopping rule (spec/svi-garch.md 2.6): after t_W iterations, the moving average of the last t_W
+Stopping rule (SVI-GARCH paper 2.6): after t_W iterations, the moving average of the last t_W
 ELBO estimates is compared with the best so far; patience resets on a new best and otherwise
 grows; the loop stops at patience P or at ``max_iter``.
 

@@ -1,6 +1,6 @@
 """Optimisers for VI, as optax gradient transformations (all minimise -ELBO).
 
-``tran_adaptive`` is the paper's ADAM-type rule (spec/svi-garch.md 2.5, Tran et al. 2021b):
+``tran_adaptive`` is the paper's ADAM-type rule (SVI-GARCH paper 2.5, Tran et al. 2021b):
 no bias correction, no epsilon, moments started at the first gradient, and step size
 min(eta0, eta0 tau / t):
 
