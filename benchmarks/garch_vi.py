@@ -1,6 +1,6 @@
 """Benchmark: VI for the skewed-t GARCH(1,1) against arch's MLE, NumPyro SVI and NUTS.
 
-The paper's simulation design (spec/svi-garch.md 3.2-3.3): skewed-t innovations, omega 0.1,
+The paper's simulation design (SVI-GARCH paper, 3.2-3.3): skewed-t innovations, omega 0.1,
 alpha 0.2, beta 0.75, nu 4, xi 0.8. One series is simulated (seed 0, T = 5000); T = 1000 uses
 its first 1000 points, everywhere. Four sections, each printed as a table:
 
