@@ -115,15 +115,14 @@ def test_save_load_round_trip_and_forecast(recovery, tmp_path):
     assert np.all(np.isfinite(fc.risk.to_numpy()))
 
 
-@pytest.mark.xfail(strict=False, reason="known shortfall (issue 7 note): VI volatility paths "
-                   "differ from NUTS's by a median 6% (max 29%) on one of 4 assets")
 def test_vi_agrees_with_nuts_on_a_small_panel():
     """The in-sample volatility paths and the AR coefficients agree with NUTS.
 
     On 4 x 300 the (log omega, persistence) posterior has a long ridge (the unconditional
-    variance is identified, its split is not) that NUTS explores and a Gaussian q does not:
-    their sds differ up to 10x (measured; see the benchmark), so the test compares what the
-    ridge leaves identified: volatility, and phi.
+    variance is identified, its split is not) that NUTS explores further than a Gaussian q,
+    so the test compares what the ridge leaves identified: volatility, and phi. (It failed
+    before the start's random-effects EM, inference/joint/start.py: the population scales
+    started collapsed and VI's volatility paths were up to 29% off.)
     """
     sim = simulate_hier_garch(4, 300, seed=11, ragged=False)
     frame = sim.to_frame()
@@ -141,8 +140,6 @@ def test_vi_agrees_with_nuts_on_a_small_panel():
     assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio
 
 
-@pytest.mark.xfail(strict=False, reason="known shortfall (issue 7 note): minibatch means of "
-                   "omega lie a median 0.16-0.34 full-batch sd from full batch, max 0.9")
 def test_minibatch_reaches_the_full_batch_posterior():
     sim = simulate_hier_garch(16, 300, seed=2, ragged=False)
     frame = sim.to_frame()
@@ -153,7 +150,8 @@ def test_minibatch_reaches_the_full_batch_posterior():
     for name in PARAMS:
         sd = df[name].std((1, 2))
         gap = np.abs(dm[name].mean((1, 2)) - df[name].mean((1, 2))) / sd
-        # measured: median 0.16, max 0.87 full-batch sds for omega (16 assets, batch 4)
+        # measured: medians 0.06-0.21, max 0.43 full-batch sds (16 assets, batch 4); two
+        # full-batch seeds differ by medians 0.07-0.17, max 0.47
         assert np.median(gap) < 0.25 and np.max(gap) < 1.0, (name, gap)
 
 

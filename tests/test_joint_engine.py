@@ -55,8 +55,11 @@ class Toy:
     def initial_local(self, local):
         return jnp.zeros(1)
 
-    def globals_from_locals(self, z, ok, glob):
-        return jnp.mean(z, axis=0)
+    def population_gaussian(self, g):
+        return g, jnp.eye(1) * TAU**2
+
+    def globals_from_moments(self, m, v, ok, glob):
+        return jnp.mean(m, axis=0)
 
     def global_start_cov(self, g, ok):
         return jnp.eye(1)

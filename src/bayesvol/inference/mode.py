@@ -7,6 +7,11 @@ f is the log-joint (MAP) or the log-likelihood (MLE). The maximiser is a damped 
 
     step = (-H + lam I)^{-1} g;   accept if f rises (then lam /= 4), else lam *= 8
 
+It stops when max |g| < gtol, or when an accepted step raised f by less than
+ftol (1 + |f|): at a few thousand observations the gradient of a sum cannot always reach
+gtol in float64, and without this a vmapped panel ran all ``max_iter`` steps for one such
+asset (measured: 39 s instead of 4.6 s on 100 x 2000).
+
 It needs only f, its gradient and Hessian, which the Laplace step needs anyway, so one
 compiled Hessian serves both (BFGS's line search tripled compile time). All three come from a
 single forward-over-reverse pass, traced once, inside the loop: the first pass takes no step
@@ -44,7 +49,7 @@ def _pd_inverse(neg_hess: jax.Array, floor: float = 1e-10) -> tuple[jax.Array, j
 
 
 def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int = 200,
-              gtol: float = 1e-6) -> ModeResult:
+              gtol: float = 1e-6, ftol: float = 1e-13) -> ModeResult:
     """Maximise ``f`` from ``z0`` by damped Newton; return the mode and Laplace covariance."""
     d = z0.shape[-1]
     vg = jax.value_and_grad(f)
@@ -59,12 +64,12 @@ def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int 
         return v, g, h
 
     def cond(s):
-        it, _, v, g, _, lam = s
+        it, _, v, g, _, lam, gain = s
         return (it == 0) | ((it <= max_iter) & (jnp.max(jnp.abs(g)) > gtol) & (lam < 1e12)
-                            & jnp.isfinite(v))
+                            & jnp.isfinite(v) & (gain > ftol * (1.0 + jnp.abs(v))))
 
     def body(s):
-        it, z, v, g, h, lam = s
+        it, z, v, g, h, lam, gain = s
         a = -0.5 * (h + h.T) + lam * jnp.eye(d)
         # the first pass takes no step: it only evaluates the derivatives at z0, so the
         # Hessian is traced (and compiled) once, inside the loop
@@ -76,11 +81,13 @@ def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int 
         z = jnp.where(better, z_new, z)
         lam = jnp.where(better & (it > 0), jnp.maximum(lam / 4.0, 1e-9),
                         jnp.where(it > 0, lam * 8.0, lam))
-        return it + 1, z, v2, g2, h2, lam
+        gain = jnp.where(better & (it > 0), v_new - v, jnp.inf)  # rejected steps go on
+        return it + 1, z, v2, g2, h2, lam, gain
 
     start = (jnp.zeros((), jnp.int32), z0, jnp.asarray(-jnp.inf, z0.dtype),
-             jnp.full_like(z0, jnp.inf), -jnp.eye(d, dtype=z0.dtype), jnp.asarray(1e-3))
-    it, z, v, g, h, _ = jax.lax.while_loop(cond, body, start)
+             jnp.full_like(z0, jnp.inf), -jnp.eye(d, dtype=z0.dtype), jnp.asarray(1e-3),
+             jnp.asarray(jnp.inf, z0.dtype))
+    it, z, v, g, h, *_ = jax.lax.while_loop(cond, body, start)
     cov, pd = _pd_inverse(-h)
     gnorm = jnp.max(jnp.abs(g))
     finite = jnp.isfinite(v) & jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(z))

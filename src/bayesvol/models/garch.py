@@ -76,6 +76,7 @@ from .priors import (
     normal_logpdf,
     shifted_exp_logpdf,
 )
+from .recurrence import linear_recurrence
 from .series import SeriesData, align_left, bucket_length, series_data  # noqa: F401
 
 _BACKCAST_DECAY = 0.94
@@ -256,21 +257,16 @@ class GarchModel:
 
         ``s1`` overrides the ``start`` rule (sequential updates and scoring start the
         recursion from the rule applied to the old data only).
-        ``lax.associative_scan`` runs about as fast here but its log-depth graph multiplies
-        compile time under Hessians and vmap (7x measured), so the sequential scan is used.
+        The recursion is ``linear_recurrence`` (models/recurrence.py: a sequential scan
+        with a one-scan derivative rule). ``lax.associative_scan`` runs about as fast but
+        its log-depth graph multiplies compile time under Hessians and vmap (7x measured).
         """
         m = data.mask
         e = self.residuals(p, data)
         s1 = self.start_variance(p, e, m) if s1 is None else jnp.asarray(s1, dtype=e.dtype)
         a = p["omega"] + p["alpha"] * m[:-1] * e[:-1] ** 2
         b = p["beta"] + p["alpha"] * (1.0 - m[:-1])
-
-        def step(s, ab):
-            s = ab[0] + ab[1] * s
-            return s, s
-
-        _, rest = jax.lax.scan(step, s1, (a, b))
-        return jnp.concatenate([s1[None], rest])
+        return linear_recurrence(s1, a, b)
 
     def loglik_terms(self, p: dict[str, jax.Array], data: SeriesData,
                      s1: jax.Array | None = None) -> jax.Array:

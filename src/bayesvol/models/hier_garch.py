@@ -245,39 +245,73 @@ class HierGarchModel:
         return self.local.unconstrain({"phi": 0.0, "omega": 0.05 * var, "alpha": 0.05,
                                        "beta": 0.9, "nu": 8.0})
 
-    def globals_from_locals(self, z: jax.Array, ok: jax.Array, log_var_ref: jax.Array
-                            ) -> jax.Array:
-        """Robust population moments of the start modes: median and 1.4826 MAD (floored in
-        [0.05, 3]); for mvn the correlation of the standardised modes shrunk half-way to I;
-        for beta the method-of-moments mean and concentration of the natural values."""
-        centre = self._centre(log_var_ref)
-        zz = jnp.where(ok[:, None], z, jnp.nan)
-        any_ok = jnp.any(ok)
-        med = jnp.where(any_ok, jnp.nanmedian(zz, axis=0), centre)
-        mad = 1.4826 * jnp.nanmedian(jnp.abs(zz - med), axis=0)
-        sd = jnp.clip(jnp.where(any_ok & jnp.isfinite(mad), mad, 0.1), 0.05, 3.0)
+    def population_gaussian(self, g: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Mean and covariance of p(z_i | g) (inference/joint/start.py): exact for mvn; for
+        the Beta population exact on the logit coordinate (digamma / trigamma) and by the
+        delta method on the cloglog one."""
         if self.population == "mvn":
-            # correlation of the standardised modes, shrunk half-way to I (few assets)
-            w = ok.astype(z.dtype)[:, None]
-            u = jnp.where(ok[:, None], (z - med) / sd, 0.0)
-            cov = (u * w).T @ u / jnp.maximum(jnp.sum(w), 1.0)
-            dsd = jnp.sqrt(jnp.maximum(jnp.diag(cov), 1e-12))
-            corr = 0.5 * cov / jnp.outer(dsd, dsd) + 0.5 * jnp.eye(self.local_dim)
+            loc, scale, chol = self._mvn_parts(g)
+            f = scale[:, None] * chol
+            return loc, f @ f.T
+        from jax.scipy.special import digamma, polygamma
+
+        mean = [g[0], g[2], 0.0, 0.0, g[8]]
+        var = [jnp.exp(2 * g[1]), jnp.exp(2 * g[3]), 0.0, 0.0, jnp.exp(2 * g[9])]
+        m, c = jax.nn.sigmoid(g[4]), jnp.exp(g[5])
+        mean[2] = cloglog(m)
+        var[2] = m * (1 - m) / (c + 1) / ((1 - m) * -jnp.log1p(-m)) ** 2
+        a, b = jax.nn.sigmoid(g[6]) * jnp.exp(g[7]), (1 - jax.nn.sigmoid(g[6])) * jnp.exp(g[7])
+        mean[3] = digamma(a) - digamma(b)
+        var[3] = polygamma(1, a) + polygamma(1, b)
+        return jnp.stack([jnp.asarray(x) for x in mean]), jnp.diag(jnp.stack(
+            [jnp.asarray(x) for x in var]))
+
+    def globals_from_moments(self, m: jax.Array, v: jax.Array, ok: jax.Array,
+                             log_var_ref: jax.Array) -> jax.Array:
+        """The M-step of the start's random-effects EM (inference/joint/start.py): g from the
+        assets' Gaussian posteriors N(m_i, V_i), weighted by ``ok``.
+
+        Location: mean of m_i; covariance: mean of (m_i - loc)(m_i - loc)^T + V_i, scales
+        clipped to [0.02, 3]; mvn correlation shrunk towards I by d / (n + d). Beta
+        population: mean and concentration of the natural value x_i = F(z_i) by moments,
+        Var x from (x_i - mean)^2 + F'(m_i)^2 V_i (delta method), concentration in [2, 1000].
+        """
+        w = ok.astype(m.dtype)
+        n = jnp.sum(w)
+        any_ok = n > 0
+        wn = w / jnp.maximum(n, 1.0)
+        centre = self._centre(log_var_ref)
+        loc = jnp.where(any_ok, wn @ m, centre)
+        dev = m - loc
+        cov = jnp.einsum("i,ij,ik->jk", wn, dev, dev) + jnp.einsum("i,ijk->jk", wn, v)
+        sd = jnp.sqrt(jnp.clip(jnp.diag(cov), 0.02**2, 9.0))
+        sd = jnp.where(any_ok, sd, jnp.asarray(self.priors.independent_sd))
+        if self.population == "mvn":
+            corr = cov / jnp.outer(sd, sd)
+            lam = self.local_dim / (n + self.local_dim)
+            corr = (1 - lam) * corr + lam * jnp.eye(self.local_dim)
+            dsd = jnp.sqrt(jnp.diag(corr))
+            corr = corr / jnp.outer(dsd, dsd)
             raw = CorrCholeskyTransform().inv(jnp.linalg.cholesky(corr))
             raw = jnp.where(jnp.all(jnp.isfinite(raw)), raw, 0.0)
-            return jnp.concatenate([med, jnp.log(sd), raw])
+            return jnp.concatenate([loc, jnp.log(sd), raw])
         out = []
         for k in range(self.local_dim):
-            if k in (2, 3):  # Beta: mean and concentration by the moments of the natural value
-                x = (cloglog_forward(zz[:, k])[0] if k == 2 else jax.nn.sigmoid(zz[:, k]))
-                m = jnp.clip(jnp.nanmean(x), 1e-3, 1 - 1e-3)
-                v = jnp.maximum(jnp.nanvar(x), 1e-8)
-                c = jnp.clip(m * (1 - m) / v - 1.0, 2.0, 1000.0)
-                m = jnp.where(any_ok, m, 0.5)
+            if k in (2, 3):
+                zk = m[:, k]
+                if k == 2:
+                    x, dx = cloglog_forward(zk)[0], jnp.exp(zk - jnp.exp(zk))
+                else:
+                    x = jax.nn.sigmoid(zk)
+                    dx = x * (1 - x)
+                mean = jnp.clip(wn @ x, 1e-3, 1 - 1e-3)
+                var = jnp.maximum(wn @ ((x - mean) ** 2 + dx**2 * v[:, k, k]), 1e-8)
+                c = jnp.clip(mean * (1 - mean) / var - 1.0, 2.0, 1000.0)
+                mean = jnp.where(any_ok, mean, 0.5)
                 c = jnp.where(any_ok & jnp.isfinite(c), c, 30.0)
-                out += [jnp.log(m) - jnp.log1p(-m), jnp.log(c)]
+                out += [jnp.log(mean) - jnp.log1p(-mean), jnp.log(c)]
             else:
-                out += [med[k], jnp.log(sd[k])]
+                out += [loc[k], jnp.log(sd[k])]
         return jnp.stack(out)
 
     def global_start_cov(self, g: jax.Array, ok: jax.Array) -> jax.Array:
