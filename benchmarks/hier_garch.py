@@ -193,7 +193,12 @@ def pyro_step(n: int, T: int, steps: int, timeout: int = 1800) -> dict:
 
 def section_speed(cfg) -> tuple[dict, Table]:
     out = {}
+    sizes = cfg.get("_sizes")
     for label, n, T, opts, warm, steps in cfg["speed"] + cfg.get("_search", []):
+        if sizes and not any(s in label for s in sizes):
+            if label in cfg.get("_previous_speed", {}):  # keep the last run of this size
+                out[label] = cfg["_previous_speed"][label]
+            continue
         log(f"speed {label}: fresh process, cold fit + {warm} warm")
         r = run_speed_size({"n": n, "T": T, "opts": opts, "warm": warm},
                            cfg["speed_timeout_s"])
@@ -606,9 +611,14 @@ def goals_of(results: dict) -> dict[str, bool | None]:
         mid = [r for r in sp.values() if (r["n"], r["T"]) == (100, 2000)]
         if mid:
             r = mid[0]
-            g["100 x 2000 converged in under 10 s warm"] = (
+            g["100 x 2000 converged in under 10 s warm (absolute, this machine)"] = (
                 None if "error" in r or r.get("warm_s") is None
                 else bool(r["converged"] and r["warm_s"] < 10.0))
+            # the issue's own reading of 10 s: at most ~6 steps of the seed's Pyro SVI, measured
+            # in the same script (CPU seconds: the machine is shared, wall time is inflated)
+            g["100 x 2000 converged warm in at most 6 seed Pyro steps (CPU, same script)"] = (
+                None if "error" in r or r.get("ratio_cpu") is None
+                else bool(r["converged"] and r["ratio_cpu"] <= 6.0))
         big = [r for r in sp.values() if (r["n"], r["T"]) == (2000, 2500)]
         if big:
             ok = [r for r in big if "error" not in r and r["converged"]]
@@ -640,6 +650,10 @@ def main() -> None:
                     help="speed: also try the other minibatch settings at the largest size")
     ap.add_argument("--speed-timeout", type=int, default=None,
                     help="seconds allowed per speed size (default 1800; 900 with --quick)")
+    ap.add_argument("--sizes", default=None,
+                    help="speed: rerun only the sizes whose label contains one of these "
+                         "comma-separated strings (e.g. 2000x2500); the others keep their "
+                         "last results")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the Markdown (and goals) from the existing JSON")
     ap.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
@@ -659,6 +673,12 @@ def main() -> None:
     out_dir = args.out or (Path(tempfile.mkdtemp(prefix="hier_garch_")) if args.quick
                            else HERE / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.sizes:
+        cfg["_sizes"] = [s.strip() for s in args.sizes.split(",") if s.strip()]
+        prev = out_dir / "hier_garch.json"
+        if prev.exists():
+            sec = json.loads(prev.read_text()).get("sections", {}).get("speed", {})
+            cfg["_previous_speed"] = sec.get("results", {})
     if args.render:
         payload = json.loads((out_dir / "hier_garch.json").read_text())
         args.quick = payload["quick"]
@@ -731,7 +751,8 @@ def write(out_dir: Path, info: dict, cfg: dict, args, results: dict, t_start: fl
             md += [render(tuple(t), True) for t in results[name]["tables"]]
     md += ["### Goals", "", *(f"- {g}" for g in goal_lines), "",
            "### README snippet", "", *readme_snippet(results, goals), ""]
-    payload = {"machine": info, "config": cfg, "quick": args.quick, "sections": results,
+    config = {k: v for k, v in cfg.items() if k != "_previous_speed"}
+    payload = {"machine": info, "config": config, "quick": args.quick, "sections": results,
                "goals": goals, "notes": notes}
     (out_dir / "hier_garch.json").write_text(json.dumps(clean(payload), indent=2) + "\n")
     (out_dir / "hier_garch.md").write_text("\n".join(md))

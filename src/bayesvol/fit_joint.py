@@ -38,7 +38,9 @@ def fit_joint(model, panel: ReturnsPanel, method: str, seed: int, opts: JointVIO
             raise InputError(f"batch_size must be >= 1, got {opts.batch_size}")
         res = run_joint_vi(model, data, key, opts)
         if res.failed or not np.isfinite(res.elbo):
-            raise NumericalError("joint VI failed: the ELBO or its gradient stayed non-finite")
+            raise NumericalError("joint VI failed: the ELBO or its gradient stayed non-finite, "
+                                 "or the ELBO ended far below its start value (diverged); "
+                                 "try a smaller learning_rate or a larger batch_size")
         out = Fit(**common, z=res.z, g=res.g, elbo=np.array([res.elbo]),
                   elbo_trace=[res.elbo_trace], vi_params=res.params,
                   options={**dataclasses.asdict(opts), **extra},

@@ -55,7 +55,7 @@ class JointVIOptions:
     patience: int = 100
     max_iter: int = 2000
     batch_size: int | None = None
-    eval_every: int = 0  # 0: one epoch (N / batch_size steps)
+    eval_every: int = 0  # 0: five epochs (5 N / batch_size steps)
     eval_draws: int = 4
     eval_patience: int = 3
     min_epochs: int = 100  # minibatch: each asset gets at least this many updates
@@ -109,7 +109,7 @@ def _program(model, opts: JointVIOptions, n: int, chunk: int):
         params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
         k_fit, k_draw, k_elbo = jax.random.split(key, 3)
         if opts.minibatch(n):
-            every = opts.eval_every or max(n // opts.batch_size, 1)
+            every = opts.eval_every or 5 * max(n // opts.batch_size, 1)
             out = run_minibatch(
                 family, model, data, params0, k_fit, batch_size=opts.batch_size,
                 mc_samples=opts.mc_samples, learning_rate=opts.learning_rate,
@@ -130,7 +130,8 @@ def _program(model, opts: JointVIOptions, n: int, chunk: int):
         e_g = jax.random.normal(k_elbo, (opts.elbo_draws, d_g))
         e_l = jax.random.normal(jax.random.fold_in(k_elbo, 1), (opts.elbo_draws, n, d_l))
         elbo = full_elbo(family, model, params, e_g, e_l, data, chunk)
-        return params, trace, its, conv, failed, g, z, elbo, start
+        elbo0 = full_elbo(family, model, params0, e_g, e_l, data, chunk)  # same eps
+        return params, trace, its, conv, failed, g, z, elbo, start, elbo0
 
     return jax.jit(run)
 
@@ -161,16 +162,20 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
         return run_dense_vi(model, data, key, opts)
     length = max(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(data.local))
     chunk = _chunk(opts, n, length, max(opts.elbo_draws, opts.eval_draws))
-    params, trace, its, conv, failed, g, z, elbo, start = _program(model, opts, n, chunk)(
-        data, key)
+    params, trace, its, conv, failed, g, z, elbo, start, elbo0 = _program(
+        model, opts, n, chunk)(data, key)
+    # from the start's neighbourhood VI only climbs: an ELBO that ends far below the start's
+    # (same draws) means the run diverged, even if it stayed finite
+    elbo, elbo0 = float(elbo), float(elbo0)
+    diverged = np.isfinite(elbo0) and elbo < elbo0 - 0.01 * abs(elbo0)
     jax.block_until_ready(z)
     its = int(its)
     trace = np.asarray(trace)
     trace = trace[~np.isnan(trace)] if opts.minibatch(n) else trace[:its]
     return JointVIResult(
         g=np.asarray(g)[None], z=np.moveaxis(np.asarray(z), 1, 0)[:, None],
-        params=jax.tree_util.tree_map(np.asarray, params), elbo=float(elbo), elbo_trace=trace,
-        iterations=its, converged=bool(conv), failed=bool(failed),
+        params=jax.tree_util.tree_map(np.asarray, params), elbo=elbo, elbo_trace=trace,
+        iterations=its, converged=bool(conv), failed=bool(failed) or diverged,
         start_ok=np.asarray(start.ok), unpooled=np.asarray(start.unpooled),
         seconds=time.perf_counter() - t0,
         minibatch=opts.minibatch(n))
