@@ -14,7 +14,7 @@ def test_demo_writes_its_outputs_and_vi_agrees_with_nuts(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--T", "600", "--num-samples", "400",
                  "--num-warmup", "400", "--seed", "1", "--pooled-assets", "12",
-                 "--pooled-T", "600"]) == 0
+                 "--pooled-T", "600", "--factor-assets", "4", "--factor-T", "300"]) == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "faster than NUTS" in printed
     for name in ("returns.csv", "truth.json", "forecast.csv", "volatility.png",
@@ -33,5 +33,10 @@ def test_demo_writes_its_outputs_and_vi_agrees_with_nuts(tmp_path, capsys):
     assert pooled["model"] == "hier-garch" and "persistence_median" in pooled["parameters"]
     assert len(pd.read_csv(out / "pooled" / "shrinkage.csv")) == 12
     assert "Population" in printed
+    for name in ("panel.csv", "factor.png", "fit/summary.json", "fit/posterior.nc"):
+        assert (out / "factor" / name).stat().st_size > 0, name
+    factor = json.loads((out / "factor" / "fit" / "summary.json").read_text())
+    assert factor["model"] == "dfsv" and "lambda[A01,1]" in factor["parameters"]
+    assert "Loadings" in printed and "factor log-variance path vs truth" in printed
     forecast = pd.read_csv(out / "forecast.csv")
     assert len(forecast) > 0 and forecast.notna().all().all()

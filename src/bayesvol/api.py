@@ -22,7 +22,7 @@ from .inference.runner import (
     run_vi_batch,
 )
 from .models.registry import build_model as registry_build
-from .models.registry import model_class
+from .models.registry import factor_preset, model_class
 from .results import Fit
 
 
@@ -70,7 +70,10 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
     data: a ReturnsPanel, a wide DataFrame (dates x assets), a Series, an array [N, T] or a
     file path. model: ``garch`` (each asset independently, all assets in one compiled,
     vmapped program) or ``hier-garch`` (AR(1)-GARCH(1,1)-t partially pooled across assets,
-    one joint posterior; ragged panels welcome). Model options go in ``options``: for garch
+    one joint posterior; ragged panels welcome), ``dfsv`` (dynamic factor stochastic
+    volatility; option ``factors`` K, ``idio``; returns a DfsvFit with ``covariance()``,
+    ``correlation()``, ``log_variances()``, ``loadings()``) or ``fsv`` (the same with
+    Phi_f = 0). Model options go in ``options``: for garch
     mean, start, priors, nu_map, psi1_map, ar (see models/garch.py: the default links
     ("log", "cloglog") fit a Gaussian q better than the paper's, with the same prior); for
     hier-garch population ("mvn" | "beta"), decay, lkj_eta, priors, and ``asset_weights``
@@ -87,6 +90,15 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
         raise InputError(f"asset '{short[0]}' has fewer than {min_obs} observations",
                          source=panel.source)
     cls = _model_class(model)
+    preset = factor_preset(model)
+    if preset is not None:
+        from .fit_factor import fit_factor
+
+        if asset_weights is not None:
+            raise InputError(f"asset_weights apply to pooled models, not {model}")
+        return fit_factor(panel, model, preset, method, seed, dist, options,
+                          num_warmup=num_warmup, num_samples=num_samples,
+                          num_chains=num_chains, progress=progress)
     fields = _JOINT_FIELDS if getattr(cls, "joint", False) else _VI_FIELDS
     vi_options = {k: v for k, v in options.items() if k in fields}
     model_options = {k: v for k, v in options.items() if k not in fields}

@@ -46,6 +46,7 @@ def fit_joint(model, panel: ReturnsPanel, method: str, seed: int, opts: JointVIO
                   options={**dataclasses.asdict(opts), **extra},
                   unpooled=res.unpooled,
                   diagnostics={"converged": res.converged, "iterations": res.iterations,
+                               "retries": res.retries, "learning_rate": res.learning_rate,
                                "minibatch": res.minibatch,
                                "start_ok": np.asarray(res.start_ok).tolist()})
     else:

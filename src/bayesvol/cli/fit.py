@@ -28,7 +28,8 @@ def print_summary(fit, title: str) -> None:
 @app.command()
 def fit(
     file: Path = typer.Argument(..., help="returns file (CSV or Parquet, wide or long)"),
-    model: str = typer.Option("garch", "--model", help="model name: garch, hier-garch"),
+    model: str = typer.Option("garch", "--model",
+                              help="model name: garch, hier-garch, dfsv, fsv"),
     dist: str = typer.Option(None, "--dist",
                              help="innovations: normal (garch default), t, skewt; "
                                   "hier-garch: t only"),
@@ -50,6 +51,9 @@ def fit(
     batch_size: int = typer.Option(None, "--batch-size",
                                    help="hier-garch VI: assets per minibatch step "
                                         "(default: all)"),
+    factors: int = typer.Option(1, "--factors", help="dfsv/fsv: number of factors K"),
+    idio: str = typer.Option("ar1", "--idio",
+                             help="dfsv/fsv: idiosyncratic log-variances ar1 or constant"),
     estimator: str = typer.Option("reparam", "--estimator",
                                   help="VI gradient: reparam, or score (control variates)"),
     preset: str = typer.Option("fast", "--vi-preset",
@@ -71,7 +75,7 @@ def fit(
     from ..data import load_returns
     from ..errors import InputError
     from ..inference.runner import VIOptions
-    from ..models.registry import model_class
+    from ..models.registry import factor_preset, model_class
 
     def model_class_or_fail(name: str):
         try:
@@ -87,6 +91,10 @@ def fit(
         raise InputError("--num-draws and --psis-draws must be at least 2")
     cls = model_class_or_fail(model)
     panel = load_returns(file, prices=prices, scale=scale)
+    if factor_preset(model) is not None:
+        _fit_factor_model(panel, model, dist, method, seed, out, factors, idio, family,
+                          num_draws, num_warmup, num_samples, num_chains)
+        return
     if getattr(cls, "joint", False):
         options = {"population": population, "decay": decay, "num_draws": num_draws,
                    "family": family or "structured", "batch_size": batch_size}
@@ -117,3 +125,24 @@ def fit(
         console.print(f"[yellow]note:[/yellow] PSIS k-hat {k_txt} is "
                       "above its reliability threshold (0.67 at 1000 draws, 0.7 from 2200): the "
                       "draws were reweighted if k-hat < 1; check tails against --method nuts")
+
+
+def _fit_factor_model(panel, model, dist, method, seed, out, factors, idio, family, num_draws,
+                      num_warmup, num_samples, num_chains) -> None:
+    """``fit --model dfsv|fsv``: fit, print the globals, write DIR (fit_factor.py)."""
+    from ..api import fit as fit_api
+    from ..fit_factor import write_factor_fit
+
+    options = {"factors": factors, "idio": idio, "num_draws": num_draws}
+    if family:
+        options["family"] = family
+    with console.status(f"fitting {model} (K = {factors}) by {method} to {panel.n_assets} "
+                        "asset(s)"):
+        result = fit_api(panel, model=model, dist=dist, method=method, seed=seed,
+                         num_warmup=num_warmup, num_samples=num_samples,
+                         num_chains=num_chains, **options)
+    print_summary(result, f"{model}, K = {factors}, by {method}, {panel.n_obs} observations")
+    write_factor_fit(result, out)
+    console.print(f"converged: {result.converged}; wrote {out / 'summary.json'} and "
+                  f"{out / 'posterior.nc'} (covariance paths: bayesvol.dfsv_fit.DfsvFit.load"
+                  "(...).covariance())")

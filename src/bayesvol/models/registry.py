@@ -5,17 +5,31 @@ one line in ``MODELS``.
 Each class provides ``from_options(**options)`` (the fit options it understands; an unknown
 one raises ValueError), ``config()`` / ``from_config(cfg)`` (saved with a fit),
 ``prepare(panel)`` (its input arrays) and ``series(panel)`` (per-asset (y, mask)).
+
+Factor SV models (``dfsv``, and ``fsv``, its special case with Phi_f = 0) have their own
+fitter (bayesvol.fit_factor); ``FACTOR_PRESETS`` maps their names to the fixed options that
+make each one.
 """
 
 from __future__ import annotations
 
+from .dfsv import DfsvModel
 from .garch import GarchModel
 from .hier_garch import HierGarchModel
 
 MODELS: dict[str, type] = {
     "garch": GarchModel,
     "hier-garch": HierGarchModel,
+    "dfsv": DfsvModel,
+    "fsv": DfsvModel,
 }
+
+FACTOR_PRESETS: dict[str, dict] = {"dfsv": {}, "fsv": {"factor_ar": False}}
+
+
+def factor_preset(name: str) -> dict | None:
+    """The fixed options of a factor SV model name, or None for other models."""
+    return FACTOR_PRESETS.get(str(name).lower())
 
 
 def model_class(name: str) -> type:

@@ -78,4 +78,4 @@ def run_dense_vi(model, data: JointData, key: jax.Array, opts):
         iterations=int(res.iterations[0]), converged=bool(res.converged[0]),
         failed=bool(res.failed[0]), start_ok=np.asarray(start.ok),
         unpooled=np.asarray(start.unpooled), seconds=time.perf_counter() - t0,
-        minibatch=False)
+        minibatch=False, learning_rate=opts.learning_rate)

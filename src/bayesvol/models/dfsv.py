@@ -1,0 +1,493 @@
+"""Dynamic factor stochastic volatility (DFSV) model: parameters, priors and log densities.
+
+The model (the project's DFSV write-up; the factor SV special case is Gunawan, Kohn & Nott,
+"Variational approximation of factor stochastic volatility models", Sections 2 and S4), for
+N assets, K factors and t = 1..T, with arrays time-first ([T, N], [T, K]):
+
+    r_t        = Lambda f_t + eps_t,                 eps_t ~ N(0, diag(exp(h_id_t)))
+    f_t        = Phi_f f_{t-1} + nu_t,               nu_t  ~ N(0, diag(exp(h_t)))
+    h_{k,t}    = phi_h_k h_{k,t-1} + sigma_h_k eta_{k,t}                (mu = 0, see below)
+    h_id_{i,t} = mu_id_i + phi_id_i (h_id_{i,t-1} - mu_id_i) + sigma_id_i z_{i,t}  (idio="ar1")
+    h_id_{i,t} = log sigma2_i                                            (idio="constant")
+
+with every log-variance path started from its stationary law, h_{k,1} ~ N(0, sigma_h_k^2 /
+(1 - phi_h_k^2)), and f_0 ~ N(0, diag(exp(h_1) / (1 - phi_f^2))) (the stationary variance at the
+first factor log-variance; f_0 = 0 when ``factor_ar`` is False).
+
+This first version is the diagonal case: Phi_f = diag(phi_f), Phi_h = diag(phi_h) and
+Q_h = diag(sigma_h^2) (K independent factor AR(1)s; the simulator's full K x K VAR is not
+estimated). ``factor_ar=False`` sets Phi_f = 0, the factor SV model of the paper.
+
+Identification (paper, Supplement S4, after Geweke & Zhou 1996): Lambda is lower triangular
+(Lambda_{ik} = 0 for k > i) with a positive diagonal, which fixes rotation, sign and column
+order; the scale of factor k is fixed by the factor log-variance mean mu_k = 0 (no level
+parameter), so the diagonal loadings are free. This is the simulator's default (mu = 0,
+Lambda lower triangular with positive diagonal). It needs K <= N, and results depend on which
+assets come first.
+
+Unconstrained parameter vector theta (``DfsvModel.layout``), in this order:
+
+    lambda      N K - K (K - 1) / 2   the lower triangle of Lambda column by column (k = 0..K-1,
+                                      i = k..N-1); the diagonal entry holds log Lambda_kk
+    phi_f       K                     atanh(phi_f)            (only when factor_ar)
+    phi_h       K                     atanh(phi_h)
+    sigma_h     K                     log sigma_h
+    mu_id       N                     mu_id                   (idio="ar1")
+    phi_id      N                     atanh(phi_id)           (idio="ar1")
+    sigma_id    N                     log sigma_id            (idio="ar1")
+    sigma2      N                     log sigma2              (idio="constant")
+
+tanh keeps every phi in (-1, 1), so each AR(1) (and the diagonal factor VAR) is stationary.
+
+Priors (``DfsvPriors``; weakly informative on returns of unit scale, which ``fit_dfsv`` makes
+by dividing the data by one overall scale; each prior's log-Jacobian is added so the density
+is on theta):
+
+    Lambda_ik (i > k)        N(0, lambda_scale^2)
+    Lambda_kk                half-normal(lambda_scale)               Jacobian: Lambda_kk
+    (phi_h + 1) / 2, (phi_id + 1) / 2 ~ Beta(20, 1.5)   (paper 2, after Kim, Shephard & Chib
+                             1998: mass on 0.8-0.99, mean 0.86)      Jacobian: 1 - phi^2
+    (phi_f + 1) / 2          Beta(2, 2) (mean 0, sd 0.45)            Jacobian: 1 - phi^2
+    sigma_h, sigma_id        half-normal(sigma_scale = 1), i.e. sigma^2 ~ chi^2_1 (Kastner
+                             & Fruhwirth-Schnatter 2014)             Jacobian: sigma
+    mu_id, log sigma2        N(0, 10) (variance 10, the paper's prior on the level kappa)
+
+Non-centred paths (Gunawan, Kohn & Nott, Section 2; the parameterisation VI and NUTS use):
+each log-variance path is a level plus a scaled unit-innovation AR(1),
+
+    h_{k,t} = sigma_h_k x_{k,t},     h_id_{i,t} = mu_id_i + sigma_id_i x_{K+i,t},
+    x_{j,1} ~ N(0, 1 / (1 - phi_j^2)),   x_{j,t} = phi_j x_{j,t-1} + N(0, 1),
+
+so p(x | theta) depends on the phi's only and sigma enters through the likelihood
+(``log_joint_noncentred``; ``path_level_scale`` gives the map x -> h). The density of
+(theta, x) is the same posterior as that of (theta, h, h_id) (``log_joint``), reparameterised
+(x -> h is linear given theta, and the Jacobian is absorbed by the AR(1) densities). In the
+centred form an approximation that is independent across theta and the paths pins sigma at its
+start (the path's roughness is fixed by q(h) alone); in the non-centred form sigma scales the
+path inside the likelihood, so q(theta) learns it.
+
+The likelihood integrates the factors out exactly with the Kalman filter
+(``bayesvol.filtering.factor_loglik``), so the states of the joint density are the
+log-variance paths only:
+
+    log p(y, h, h_id, theta) = log p(theta) + log p(h, h_id | theta) + log p(y | h, h_id, theta).
+
+Its gradient is computed by Fisher's identity from the RTS smoother's moments
+(``factor_loglik_fisher``: same value, same gradient, about 3-4x cheaper than reverse mode
+through the filter's scan). It is a ``custom_vjp``, so only first derivatives are available
+(no forward-over-reverse Hessian of ``log_likelihood``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import InputError
+from ..filtering.factor_kalman import factor_kalman_filter, factor_kalman_smoother
+from .bijections import log_sigmoid
+from .priors import beta_logpdf_logs, normal_logpdf
+
+IDIO = ("ar1", "constant")
+_LOG2 = math.log(2.0)
+_LOG4 = math.log(4.0)
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _log1m_tanh2(raw: jax.Array) -> jax.Array:
+    """log(1 - tanh(raw)^2) = log 4 + log sigmoid(2 raw) + log sigmoid(-2 raw), stably."""
+    return _LOG4 + log_sigmoid(2.0 * raw) + log_sigmoid(-2.0 * raw)
+
+
+def _tanh_beta_logprior(raw: jax.Array, a: float, b: float) -> jax.Array:
+    """log prior of raw = atanh(phi) when (phi + 1) / 2 ~ Beta(a, b), Jacobian included.
+
+    u = (phi + 1) / 2 = sigmoid(2 raw), du / draw = 2 u (1 - u), so
+    log p(raw) = log Beta(u; a, b) + log 2 + log u + log(1 - u).
+    """
+    lu, l1mu = log_sigmoid(2.0 * raw), log_sigmoid(-2.0 * raw)
+    return beta_logpdf_logs(lu, l1mu, a, b) + _LOG2 + lu + l1mu
+
+
+def _halfnormal_log_logprior(log_x: jax.Array, scale: float) -> jax.Array:
+    """log prior of log x when x ~ half-normal(scale), Jacobian x included."""
+    return _LOG2 + normal_logpdf(jnp.exp(log_x), 0.0, scale) + log_x
+
+
+def ar1_logpdf(x: jax.Array, mu: jax.Array, phi: jax.Array, sigma: jax.Array,
+               log1m_phi2: jax.Array | None = None) -> jax.Array:
+    """Log density of a stationary Gaussian AR(1) path x [T] (scalar mu, phi, sigma):
+
+        log N(x_1; mu, sigma^2 / (1 - phi^2)) + sum_{t>=2} log N(x_t; mu + phi (x_{t-1} - mu),
+        sigma^2).
+
+    ``log1m_phi2`` = log(1 - phi^2) may be given (computed stably from atanh(phi)).
+    """
+    if log1m_phi2 is None:
+        log1m_phi2 = jnp.log1p(-phi * phi)
+    z = x - mu
+    e = z[1:] - phi * z[:-1]
+    T = x.shape[0]
+    quad = jnp.exp(log1m_phi2) * z[0] ** 2 + jnp.sum(e * e)
+    return (-0.5 * T * math.log(2.0 * math.pi) - T * jnp.log(sigma) + 0.5 * log1m_phi2
+            - 0.5 * quad / sigma**2)
+
+
+def _expected_complete_loglik(y0, maskf, Lambda, Phi_f, h, h_id, P0, moments):
+    """E_{f ~ p(f | y, h, h_id, theta_0)}[log p(y, f | h, h_id, theta)] with the smoothed moments
+    of f at theta_0 held fixed (``moments`` = means [T, K], covs [T, K, K], cross_covs [T, K, K]
+    with cross_covs[t] = Cov(f_t, f_{t-1}), mean0 [K], cov0 [K, K]):
+
+        sum_t -1/2 sum_{i obs} [log 2 pi + h_id_ti + e^{-h_id_ti} ((y_ti - Lambda_i m_t)^2
+                                                        + Lambda_i P_t Lambda_i^T)]
+      + sum_t -1/2 sum_k [log 2 pi + h_tk + e^{-h_tk} ((m_t - Phi_f m_{t-1})_k^2 + V_t,kk)]
+      + E log N(f_0; 0, P0)          (omitted when P0 = 0: f_0 = 0 is known)
+
+    with V_t = P_t - C_t Phi_f^T - Phi_f C_t^T + Phi_f P_{t-1} Phi_f^T, C_t = cross_covs[t].
+    """
+    means, covs, cross, mean0, cov0 = moments
+    d = maskf * jnp.exp(-h_id)
+    resid = y0 - means @ Lambda.T
+    lpl = jnp.einsum("ik,tkl,il->ti", Lambda, covs, Lambda)
+    obs = -0.5 * jnp.sum(maskf * (_LOG_2PI + h_id) + d * (resid**2 + lpl))
+    prev_m = jnp.concatenate([mean0[None], means[:-1]], axis=0)
+    prev_P = jnp.concatenate([cov0[None], covs[:-1]], axis=0)
+    e = means - prev_m @ Phi_f.T
+    cphi = jnp.einsum("tkj,lj->tkl", cross, Phi_f)               # C_t Phi^T
+    V = (covs - cphi - jnp.swapaxes(cphi, 1, 2)
+         + jnp.einsum("kj,tjm,lm->tkl", Phi_f, prev_P, Phi_f))
+    var = jnp.diagonal(V, axis1=1, axis2=2)
+    state = -0.5 * jnp.sum(_LOG_2PI + h + jnp.exp(-h) * (e**2 + var))
+    known = jnp.all(P0 == 0.0)
+    K = P0.shape[0]
+    L0 = jnp.linalg.cholesky(jnp.where(known, jnp.eye(K, dtype=P0.dtype), P0))
+    Linv = jax.scipy.linalg.solve_triangular(L0, jnp.eye(K, dtype=P0.dtype), lower=True)
+    second = cov0 + jnp.outer(mean0, mean0)
+    init = -0.5 * (K * _LOG_2PI + 2.0 * jnp.sum(jnp.log(jnp.diag(L0)))
+                   + jnp.trace(Linv @ second @ Linv.T))
+    return obs + state + jnp.where(known, 0.0, init)
+
+
+@jax.custom_vjp
+def _fisher_loglik(y0, maskf, Lambda, Phi_f, h, h_id, P0):
+    """log p(y | h, h_id, theta) by the Kalman filter, with its gradient by Fisher's identity:
+
+        grad_theta log p(y | theta) = E_{f | y, theta}[grad_theta log p(y, f | theta)],
+
+    i.e. the gradient of ``_expected_complete_loglik`` at theta_0 = theta, which needs the RTS
+    smoother's moments once (two scans, not differentiated) and is then vectorised over time;
+    reverse mode through the filter's scan costs several times more. Equal to the gradient of
+    ``factor_loglik`` up to rounding (tested). First derivatives only.
+    """
+    return factor_kalman_filter(y0, maskf > 0, Lambda, Phi_f, h, h_id, None, P0).loglik
+
+
+def _fisher_fwd(y0, maskf, Lambda, Phi_f, h, h_id, P0):
+    fr = factor_kalman_filter(y0, maskf > 0, Lambda, Phi_f, h, h_id, None, P0)
+    sm = factor_kalman_smoother(fr, Phi_f, h)
+    moments = (sm.means, sm.covs, sm.cross_covs, sm.mean0, sm.cov0)
+    return fr.loglik, ((y0, maskf, Lambda, Phi_f, h, h_id, P0), moments)
+
+
+def _fisher_bwd(res, g):
+    (y0, maskf, Lambda, Phi_f, h, h_id, P0), moments = res
+    grads = jax.grad(
+        lambda y0, lam, phi, h, hid, p0: _expected_complete_loglik(
+            y0, maskf, lam, phi, h, hid, p0, moments),
+        argnums=(0, 1, 2, 3, 4, 5))(y0, Lambda, Phi_f, h, h_id, P0)
+    gy, gl, gp, gh, gid, gp0 = (g * x for x in grads)
+    return gy, jnp.zeros_like(maskf), gl, gp, gh, gid, gp0
+
+
+_fisher_loglik.defvjp(_fisher_fwd, _fisher_bwd)
+
+
+def factor_loglik_fisher(y: jax.Array, mask: jax.Array | None, Lambda: jax.Array,
+                         Phi_f: jax.Array, h: jax.Array, h_id: jax.Array,
+                         P0: jax.Array | None = None) -> jax.Array:
+    """``factor_loglik`` with f_0 ~ N(0, P0) (P0 None or 0: f_0 = 0), its gradient by Fisher's
+    identity (``_fisher_loglik``). y, mask [T, N]; NaN allowed where mask is False. P0 must be
+    0 or positive definite."""
+    y = jnp.asarray(y)
+    mask = jnp.ones(y.shape, bool) if mask is None else jnp.asarray(mask, bool)
+    maskf = mask.astype(y.dtype)
+    y0 = jnp.where(mask, y, 0.0)
+    K = Lambda.shape[1]
+    P0 = jnp.zeros((K, K), y.dtype) if P0 is None else jnp.asarray(P0, y.dtype)
+    return _fisher_loglik(y0, maskf, Lambda, Phi_f, h, h_id, P0)
+
+
+@dataclass(frozen=True)
+class DfsvPriors:
+    """Prior hyperparameters (module docstring); on returns of unit overall scale."""
+
+    lambda_scale: float = 1.0
+    phi_a: float = 20.0
+    phi_b: float = 1.5
+    phi_f_a: float = 2.0
+    phi_f_b: float = 2.0
+    sigma_scale: float = 1.0
+    level_var: float = 10.0
+
+
+@dataclass(frozen=True)
+class DfsvModel:
+    """The DFSV model with diagonal Phi_f, Phi_h, Q_h (module docstring).
+
+    n_assets N, n_factors K (K <= N), idio "ar1" | "constant", factor_ar (estimate a diagonal
+    Phi_f, else Phi_f = 0). Hashable, so it can key compiled programs.
+    """
+
+    n_assets: int
+    n_factors: int = 1
+    idio: str = "ar1"
+    factor_ar: bool = True
+    priors: DfsvPriors = field(default_factory=DfsvPriors)
+
+    def __post_init__(self) -> None:
+        if self.idio not in IDIO:
+            raise InputError(f"idio must be 'ar1' or 'constant', got {self.idio!r}")
+        if int(self.n_factors) < 1 or int(self.n_assets) < 1:
+            raise InputError("n_assets and n_factors must be >= 1")
+        if self.n_factors > self.n_assets:
+            raise InputError(f"a lower-triangular Lambda with positive diagonal needs K <= N; "
+                             f"got K = {self.n_factors} factors for N = {self.n_assets} assets")
+
+    # ---- layout -------------------------------------------------------------------------
+    @property
+    def n_loadings(self) -> int:
+        N, K = self.n_assets, self.n_factors
+        return N * K - K * (K - 1) // 2
+
+    @property
+    def layout(self) -> dict[str, slice]:
+        """Blocks of theta in order (module docstring): name -> slice."""
+        N, K = self.n_assets, self.n_factors
+        sizes = [("lambda", self.n_loadings)]
+        if self.factor_ar:
+            sizes.append(("phi_f", K))
+        sizes += [("phi_h", K), ("sigma_h", K)]
+        if self.idio == "ar1":
+            sizes += [("mu_id", N), ("phi_id", N), ("sigma_id", N)]
+        else:
+            sizes.append(("sigma2", N))
+        out, start = {}, 0
+        for name, n in sizes:
+            out[name] = slice(start, start + n)
+            start += n
+        return out
+
+    @property
+    def dim(self) -> int:
+        return list(self.layout.values())[-1].stop
+
+    @property
+    def n_paths(self) -> int:
+        """Number of latent log-variance paths: K factor paths (+ N idiosyncratic for ar1)."""
+        return self.n_factors + (self.n_assets if self.idio == "ar1" else 0)
+
+    def loading_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of the free loadings, in theta's order."""
+        N, K = self.n_assets, self.n_factors
+        rows = np.concatenate([np.arange(k, N) for k in range(K)])
+        cols = np.concatenate([np.full(N - k, k) for k in range(K)])
+        return rows, cols
+
+    def parameter_names(self, assets=None) -> list[str]:
+        """Labels of theta's entries in natural names, e.g. ``lambda[A1,1]``, ``phi_h[1]``."""
+        N, K = self.n_assets, self.n_factors
+        assets = [f"A{i + 1}" for i in range(N)] if assets is None else list(assets)
+        rows, cols = self.loading_positions()
+        names = [f"lambda[{assets[i]},{k + 1}]" for i, k in zip(rows, cols, strict=True)]
+        for block in list(self.layout)[1:]:
+            per = assets if block in ("mu_id", "phi_id", "sigma_id", "sigma2") else [
+                str(k + 1) for k in range(K)]
+            names += [f"{block}[{p}]" for p in per]
+        return names
+
+    # ---- transforms ---------------------------------------------------------------------
+    def _blocks(self, theta: jax.Array) -> dict[str, jax.Array]:
+        return {name: theta[..., s] for name, s in self.layout.items()}
+
+    def loadings(self, theta: jax.Array) -> jax.Array:
+        """Lambda [N, K] from theta (lower triangular, exp on the diagonal)."""
+        N, K = self.n_assets, self.n_factors
+        rows, cols = self.loading_positions()
+        raw = theta[self.layout["lambda"]]
+        vals = jnp.where(jnp.asarray(rows == cols), jnp.exp(raw), raw)
+        return jnp.zeros((N, K), raw.dtype).at[rows, cols].set(vals)
+
+    def constrain(self, theta: jax.Array) -> dict[str, jax.Array]:
+        """Natural parameters, named as in ``simulate_dfsv``: Lambda [N, K], Phi_f, Phi_h, Q_h
+        [K, K] (diagonal), mu [K] (zeros), and mu_id, phi_id, sigma_id [N] (ar1) or sigma2 [N]
+        (constant); plus the vectors phi_f, phi_h, sigma_h [K]."""
+        b = self._blocks(theta)
+        K = self.n_factors
+        phi_f = jnp.tanh(b["phi_f"]) if self.factor_ar else jnp.zeros(K, theta.dtype)
+        phi_h, sigma_h = jnp.tanh(b["phi_h"]), jnp.exp(b["sigma_h"])
+        out = {"Lambda": self.loadings(theta), "Phi_f": jnp.diag(phi_f), "Phi_h": jnp.diag(phi_h),
+               "Q_h": jnp.diag(sigma_h**2), "mu": jnp.zeros(K, theta.dtype),
+               "phi_f": phi_f, "phi_h": phi_h, "sigma_h": sigma_h}
+        if self.idio == "ar1":
+            out.update(mu_id=b["mu_id"], phi_id=jnp.tanh(b["phi_id"]),
+                       sigma_id=jnp.exp(b["sigma_id"]))
+        else:
+            out["sigma2"] = jnp.exp(b["sigma2"])
+        return out
+
+    def unconstrain(self, params: dict) -> np.ndarray:
+        """theta from natural parameters (inverse of ``constrain``; diagonal parts of the K x K
+        matrices are used, or the vectors phi_f, phi_h, sigma_h when given)."""
+        def vec(name, mat):
+            if name in params:
+                return np.asarray(params[name], float).reshape(-1)
+            return np.diag(np.asarray(params[mat], float)).copy()
+
+        L = np.asarray(params["Lambda"], float)
+        rows, cols = self.loading_positions()
+        lam = L[rows, cols].copy()
+        diag = rows == cols
+        if np.any(lam[diag] <= 0):
+            raise InputError("Lambda must have a positive diagonal")
+        lam[diag] = np.log(lam[diag])
+        parts = [lam]
+        if self.factor_ar:
+            parts.append(np.arctanh(vec("phi_f", "Phi_f")))
+        sigma_h = (np.asarray(params["sigma_h"], float) if "sigma_h" in params
+                   else np.sqrt(np.diag(np.asarray(params["Q_h"], float))))
+        parts += [np.arctanh(vec("phi_h", "Phi_h")), np.log(sigma_h)]
+        if self.idio == "ar1":
+            parts += [np.asarray(params["mu_id"], float), np.arctanh(params["phi_id"]),
+                      np.log(params["sigma_id"])]
+        else:
+            parts.append(np.log(np.asarray(params["sigma2"], float)))
+        theta = np.concatenate([np.asarray(p, float).reshape(-1) for p in parts])
+        assert theta.shape == (self.dim,)
+        return theta
+
+    def idio_path(self, theta: jax.Array, h_id: jax.Array | None, T: int) -> jax.Array:
+        """The [T, N] idiosyncratic log-variances: h_id (ar1) or log sigma2 broadcast."""
+        if self.idio == "ar1":
+            return h_id
+        return jnp.broadcast_to(theta[self.layout["sigma2"]], (T, self.n_assets))
+
+    # ---- densities ----------------------------------------------------------------------
+    def log_prior(self, theta: jax.Array) -> jax.Array:
+        """log p(theta) on the unconstrained scale, Jacobians included (module docstring)."""
+        pr = self.priors
+        b = self._blocks(theta)
+        rows, cols = self.loading_positions()
+        diag = jnp.asarray(rows == cols)
+        raw = b["lambda"]
+        lp_lam = jnp.where(diag, _halfnormal_log_logprior(raw, pr.lambda_scale),
+                           normal_logpdf(raw, 0.0, pr.lambda_scale))
+        lp = jnp.sum(lp_lam)
+        if self.factor_ar:
+            lp += jnp.sum(_tanh_beta_logprior(b["phi_f"], pr.phi_f_a, pr.phi_f_b))
+        lp += jnp.sum(_tanh_beta_logprior(b["phi_h"], pr.phi_a, pr.phi_b))
+        lp += jnp.sum(_halfnormal_log_logprior(b["sigma_h"], pr.sigma_scale))
+        level_sd = math.sqrt(pr.level_var)
+        if self.idio == "ar1":
+            lp += jnp.sum(normal_logpdf(b["mu_id"], 0.0, level_sd))
+            lp += jnp.sum(_tanh_beta_logprior(b["phi_id"], pr.phi_a, pr.phi_b))
+            lp += jnp.sum(_halfnormal_log_logprior(b["sigma_id"], pr.sigma_scale))
+        else:
+            lp += jnp.sum(normal_logpdf(b["sigma2"], 0.0, level_sd))
+        return lp
+
+    def log_states_prior(self, theta: jax.Array, h: jax.Array,
+                         h_id: jax.Array | None = None) -> jax.Array:
+        """log p(h, h_id | theta): stationary AR(1) densities (``ar1_logpdf``) of the K factor
+        paths h [T, K] (mean 0) and, for idio="ar1", the N paths h_id [T, N]."""
+        b = self._blocks(theta)
+        lp_f = jax.vmap(ar1_logpdf, in_axes=(1, None, 0, 0, 0))(
+            h, 0.0, jnp.tanh(b["phi_h"]), jnp.exp(b["sigma_h"]), _log1m_tanh2(b["phi_h"]))
+        lp = jnp.sum(lp_f)
+        if self.idio == "ar1":
+            lp_i = jax.vmap(ar1_logpdf, in_axes=(1, 0, 0, 0, 0))(
+                h_id, b["mu_id"], jnp.tanh(b["phi_id"]), jnp.exp(b["sigma_id"]),
+                _log1m_tanh2(b["phi_id"]))
+            lp += jnp.sum(lp_i)
+        return lp
+
+    def initial_factor_cov(self, theta: jax.Array, h: jax.Array) -> jax.Array:
+        """P0 = diag(exp(h_1) / (1 - phi_f^2)), the law of f_0 (zeros without factor_ar)."""
+        if not self.factor_ar:
+            return jnp.zeros((self.n_factors, self.n_factors), theta.dtype)
+        raw = theta[self.layout["phi_f"]]
+        return jnp.diag(jnp.exp(h[0] - _log1m_tanh2(raw)))
+
+    def log_likelihood(self, theta: jax.Array, h: jax.Array, h_id: jax.Array | None,
+                       y: jax.Array, mask: jax.Array | None) -> jax.Array:
+        """log p(y | h, h_id, theta) with the factors integrated out by the Kalman filter
+        (``factor_loglik``, gradient by Fisher's identity: ``factor_loglik_fisher``); y, mask
+        [T, N] (mask True where observed)."""
+        p = self.constrain(theta)
+        hid = self.idio_path(theta, h_id, y.shape[0])
+        return factor_loglik_fisher(y, mask, p["Lambda"], p["Phi_f"], h, hid,
+                                    self.initial_factor_cov(theta, h))
+
+    def log_joint(self, theta: jax.Array, h: jax.Array, h_id: jax.Array | None,
+                  y: jax.Array, mask: jax.Array | None) -> jax.Array:
+        """log p(theta) + log p(h, h_id | theta) + log p(y | h, h_id, theta)."""
+        return (self.log_prior(theta) + self.log_states_prior(theta, h, h_id)
+                + self.log_likelihood(theta, h, h_id, y, mask))
+
+    # ---- non-centred paths (module docstring) ------------------------------------------
+    def path_level_scale(self, theta: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """(level, scale, raw phi) [M] of the M = ``n_paths`` paths (K factor paths, then N
+        idiosyncratic for ar1): log-variance = level + scale x; raw phi = atanh(phi)."""
+        b = self._blocks(theta)
+        K = self.n_factors
+        level = jnp.zeros(K, theta.dtype)
+        scale, raw = jnp.exp(b["sigma_h"]), b["phi_h"]
+        if self.idio == "ar1":
+            level = jnp.concatenate([level, b["mu_id"]])
+            scale = jnp.concatenate([scale, jnp.exp(b["sigma_id"])])
+            raw = jnp.concatenate([raw, b["phi_id"]])
+        return level, scale, raw
+
+    def path_globals(self) -> np.ndarray:
+        """[M, 3] indices into theta of each path's own globals: (log Lambda_kk, atanh phi_h_k,
+        log sigma_h_k) for factor path k, (mu_id_i, atanh phi_id_i, log sigma_id_i) for
+        idiosyncratic path i (used by the conditional path family)."""
+        lay = self.layout
+        K, N = self.n_factors, self.n_assets
+        rows, cols = self.loading_positions()
+        diag = np.flatnonzero(rows == cols) + lay["lambda"].start
+        out = [np.stack([diag, lay["phi_h"].start + np.arange(K),
+                         lay["sigma_h"].start + np.arange(K)], axis=1)]
+        if self.idio == "ar1":
+            out.append(np.stack([lay["mu_id"].start + np.arange(N),
+                                 lay["phi_id"].start + np.arange(N),
+                                 lay["sigma_id"].start + np.arange(N)], axis=1))
+        return np.concatenate(out, axis=0)
+
+    def scale_paths(self, theta: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        """Unit paths x [M, T] -> h [T, K] and h_id [T, N] (None for idio="constant")."""
+        level, scale, _ = self.path_level_scale(theta)
+        hp = level[:, None] + scale[:, None] * x
+        K = self.n_factors
+        return hp[:K].T, (hp[K:].T if self.idio == "ar1" else None)
+
+    def log_unit_paths_prior(self, theta: jax.Array, x: jax.Array) -> jax.Array:
+        """log p(x | theta) for unit paths x [M, T]: stationary unit-innovation AR(1)s."""
+        _, _, raw = self.path_level_scale(theta)
+        lp = jax.vmap(ar1_logpdf, in_axes=(0, None, 0, None, 0))(
+            x, 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw))
+        return jnp.sum(lp)
+
+    def log_joint_noncentred(self, theta: jax.Array, x: jax.Array, y: jax.Array,
+                             mask: jax.Array | None) -> jax.Array:
+        """log p(theta) + log p(x | theta) + log p(y | h(theta, x), h_id(theta, x), theta)
+        for unit paths x [M, T] (module docstring)."""
+        h, h_id = self.scale_paths(theta, x)
+        return (self.log_prior(theta) + self.log_unit_paths_prior(theta, x)
+                + self.log_likelihood(theta, h, h_id, y, mask))
+
+
+__all__ = ["DfsvModel", "DfsvPriors", "IDIO", "ar1_logpdf", "factor_loglik_fisher"]
