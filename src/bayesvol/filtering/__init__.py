@@ -6,6 +6,7 @@
   (factor_kalman.py).
 """
 
+from .factor_fisher import factor_loglik_fisher
 from .factor_kalman import (
     FactorFilterResult,
     FactorSmootherResult,
@@ -17,5 +18,5 @@ from .factor_kalman import (
 
 __all__ = [
     "FactorFilterResult", "FactorSmootherResult", "factor_ffbs", "factor_kalman_filter",
-    "factor_kalman_smoother", "factor_loglik",
+    "factor_kalman_smoother", "factor_loglik", "factor_loglik_fisher",
 ]
