@@ -37,3 +37,6 @@ def test_cli_fits_a_factor_model_and_refuses_bad_options(tmp_path, capsys):
     assert main([*bad, "--model", "dfsv", "--dist", "t"]) == 2
     assert "Gaussian innovations only" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    # forecast and score of a factor fit: a clear input error, not a traceback
+    assert main(["forecast", str(out), "--horizon", "3", "--out", str(tmp_path / "f.csv")]) == 2
+    assert "factor SV (dfsv/fsv) fit" in capsys.readouterr().err

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .data import ReturnsPanel
+from .errors import InputError
 from .models.registry import model_from_config
 from .models.series import SeriesData, series_data  # noqa: F401  (series_data re-exported)
 
@@ -306,6 +307,8 @@ class Fit:
         import arviz as az
 
         idata = az.from_netcdf(path, engine="h5netcdf")
+        if "posterior" not in idata.groups() or "bayesvol_fit" not in idata.posterior.attrs:
+            raise InputError(_not_a_fit_message(path))
         attrs = json.loads(idata.posterior.attrs["bayesvol_fit"])
         assets = [str(a) for a in idata.posterior["asset"].values]
         z = np.moveaxis(idata.posterior["z"].values, 2, 0)
@@ -354,3 +357,19 @@ def _jsonable(obj):
         return obj.item()
     return obj
 
+
+
+def _not_a_fit_message(path: Path) -> str:
+    """Why ``path`` cannot be loaded as a Fit: a factor SV fit (not supported here yet) or no
+    bayesvol fit at all."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            fmt = ds.attrs.get("format")
+    except (OSError, ValueError):
+        fmt = None
+    if fmt == "bayesvol-dfsv-1":
+        return (f"{path}: a factor SV (dfsv/fsv) fit; forecasts and scores of factor models "
+                "are not available yet (load it with bayesvol.dfsv_fit.DfsvFit.load)")
+    return f"{path}: not a bayesvol fit (no posterior group written by 'fit --out')"
