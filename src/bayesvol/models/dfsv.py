@@ -95,7 +95,6 @@ from .priors import beta_logpdf_logs, normal_logpdf
 IDIO = ("ar1", "constant")
 _LOG2 = math.log(2.0)
 _LOG4 = math.log(4.0)
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _log1m_tanh2(raw: jax.Array) -> jax.Array:

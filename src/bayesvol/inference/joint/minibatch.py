@@ -78,7 +78,6 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
     # tried: the globals' step scaled by sqrt(B / N) (their gradient's noise grows with N / B);
     # on 16 x 300, B = 4, the per-asset means then ended further from full batch (median
     # 0.29 sd instead of 0.21), so the globals keep the common step
-    opt_g = opt
     gp0, lp0 = split(params0)
     d_g = params0["g_loc"].shape[-1]
     d_l = params0["l_loc"].shape[-1]
@@ -109,7 +108,7 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         leaves = jax.tree_util.tree_leaves((gg, gl))
         ok = jnp.isfinite(value) & jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves]))
         neg = lambda t: jax.tree_util.tree_map(lambda x: -jnp.where(ok, x, 0.0), t)  # noqa: E731
-        up_g, g_opt = opt_g.update(neg(gg), s.g_opt, s.gp)
+        up_g, g_opt = opt.update(neg(gg), s.g_opt, s.gp)
         opt_b = take_assets(s.l_opt, idx)
         up_l, opt_b_new = jax.vmap(opt.update)(neg(gl), opt_b, lpb)
         keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
@@ -154,7 +153,7 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         return _State(s.it + 1, gp, lp, g_opt, l_opt, g_avg, l_avg, perm, key, trace, best,
                       best_g, best_l, stall, bad)
 
-    init = _State(jnp.zeros((), jnp.int32), gp0, lp0, opt_g.init(gp0), jax.vmap(opt.init)(lp0),
+    init = _State(jnp.zeros((), jnp.int32), gp0, lp0, opt.init(gp0), jax.vmap(opt.init)(lp0),
                   gp0, lp0, jnp.arange(n), key, jnp.full((n_evals,), jnp.nan),
                   jnp.asarray(-jnp.inf), gp0, lp0, jnp.zeros((), jnp.int32),
                   jnp.zeros((), jnp.int32))
