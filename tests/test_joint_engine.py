@@ -18,7 +18,13 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from bayesvol.inference.joint.family import LocalGlobalFamily
-from bayesvol.inference.joint.objective import full_elbo, global_elbo, local_elbo, take_assets
+from bayesvol.inference.joint.objective import (
+    full_elbo,
+    global_elbo,
+    local_elbo,
+    split_minibatch_elbo,
+    take_assets,
+)
 from bayesvol.inference.joint.vi import JointVIOptions, run_joint_vi
 from bayesvol.models.joint_data import JointData
 
@@ -147,11 +153,49 @@ def test_minibatch_estimate_averages_to_the_full_elbo():
     assert np.std(est) > 0  # the batches do differ
 
 
+def test_split_minibatch_estimate_is_unbiased_with_exact_local_gradients():
+    """The estimator of the minibatch step (prior terms of all assets, likelihood of the batch
+    times N / B) averages over all batches to the full-data ELBO, its gradient in the globals
+    averages to the full gradient, and each batch asset's gradient is the full one."""
+    import itertools
+
+    model, data = Toy(), _toy_data(6)
+    fam = LocalGlobalFamily("structured")
+    p = fam.init(jnp.ones(1), 0.3 * jnp.eye(1), 0.1 * jnp.arange(6.0)[:, None],
+                 jnp.broadcast_to(0.5 * jnp.eye(1), (6, 1, 1)))
+    p["l_B"] = p["l_B"] + 0.3
+    key = jax.random.PRNGKey(0)
+    eps_g, eps_l = jax.random.normal(key, (4, 1)), jax.random.normal(key, (4, 6, 1))
+    gp = {k: v for k, v in p.items() if not k.startswith("l_")}
+    lp = {k: v for k, v in p.items() if k.startswith("l_")}
+    full, (g_full, l_full) = jax.value_and_grad(
+        lambda a, b: full_elbo(fam, model, {**a, **b}, eps_g, eps_l, data, chunk=6),
+        argnums=(0, 1))(gp, lp)
+    values, grads_g = [], []
+    for b in itertools.combinations(range(6), 2):
+        idx = jnp.asarray(b)
+        v, (gg, gl) = jax.value_and_grad(
+            lambda a, c, idx=idx: split_minibatch_elbo(
+                fam, model, a, lp, c, idx, eps_g, eps_l, take_assets(data.local, idx),
+                data.glob, 3.0), argnums=(0, 1))(gp, take_assets(lp, idx))
+        values.append(float(v))
+        grads_g.append(gg)
+        for k in lp:  # each batch asset: the full gradient in its own locals
+            np.testing.assert_allclose(np.asarray(gl[k]), np.asarray(l_full[k])[idx],
+                                       rtol=1e-10, atol=1e-12)
+    assert np.mean(values) == pytest.approx(float(full), rel=1e-12)
+    assert np.std(values) > 0
+    for k in gp:
+        mean_grad = np.mean([np.asarray(g[k]) for g in grads_g], axis=0)
+        np.testing.assert_allclose(mean_grad, np.asarray(g_full[k]), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("batch_size", [
     None,
     pytest.param(4, marks=pytest.mark.xfail(
         strict=False, reason="known shortfall (issue 7 note): the minibatch q(mu) sd ends "
-        "3-30% too wide depending on the run; means and locals agree")),
+        "15-35% too wide depending on the run and the globals' step; means and locals "
+        "agree")),
 ])
 def test_structured_vi_recovers_the_exact_gaussian_posterior(batch_size):
     data = _toy_data(12)

@@ -1,19 +1,25 @@
 """Minibatch joint VI over assets with sparse optimiser updates (docs: "Joint models").
 
 Each step draws a batch b of B assets (a fresh random permutation each epoch, consecutive
-slices of it), estimates the batch ELBO (objective.py: globals plus N/B times the batch's
-local terms) with S reparameterised draws, and takes one Adam step (optax) on
+slices of it), estimates the ELBO with S reparameterised draws (objective.py,
+``split_minibatch_elbo``: the globals' terms and every asset's cheap population-prior and
+entropy terms in full, only the O(T) likelihood terms from the batch, times N/B), and takes one
+Adam step (optax) on
 
-  - the global parameters, with the unbiased N/B-scaled gradient;
-  - the batch's local parameters only: their parameters and Adam moments are gathered,
-    stepped and scattered back. Each asset keeps its own Adam state (step count and moments,
-    ``vmap`` of optax's update), so assets outside the batch neither move nor decay.
+  - the global parameters, with that unbiased gradient (its noise comes from the likelihood
+    terms only) and a step size B / N times the locals' (see ``opt_g`` below: a common step
+    made globals and locals oscillate with growing amplitude at N = 2000);
+  - the batch's local parameters only, with the exact gradient of their own terms: their
+    parameters and Adam moments are gathered, stepped and scattered back. Each asset keeps
+    its own Adam state (step count and moments, ``vmap`` of optax's update), so assets
+    outside the batch neither move nor decay.
 
 Stopping: every ``eval_every`` steps the full-data ELBO of the averaged parameters is
 evaluated with fixed eps (common random numbers, so successive values differ only through the
 parameters), asset chunk by chunk. The fit stops when it rose by less than ``tol`` |ELBO| over
 the last ``patience`` evaluations (ELBO_k - ELBO_{k-patience} < tol |ELBO_k|), or at
-``max_iter`` steps, and never before ``min_epochs`` epochs and 200 steps: the averages below
+``max(max_iter, 2 x min_epochs x steps per epoch)`` steps, and never before ``min_epochs``
+epochs and 200 steps: the averages below
 change slowly by construction, so from a good start (start.py) their ELBO looked flat after
 six epochs and the fit stopped with per-asset means 0.4-0.8 full-batch sds away (measured,
 16 x 300, B = 4; each asset must get about as many updates as a full-batch fit takes).
@@ -24,7 +30,8 @@ locals one with weight 1/min(t_i, window) over its own t_i updates, so both aver
 about ``window`` epochs. Of the evaluated averages, the one with the highest full-data ELBO
 is returned (the evaluations share their eps, so this compares parameters, not noise): a
 noisy excursion late in a run (seen once at 2000 x 2500, B = 100, where the ELBO fell to
--5e19) then costs little; such a run is not reported as converged. Evaluations that were
+-5e19) then costs little; such a run is not reported as converged (that excursion was the globals
+outrunning the locals, fixed by their B / N step). Evaluations that were
 never finite are a failure.
 """
 
@@ -36,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .objective import JointData, full_elbo, global_elbo, local_elbo, n_assets, split, take_assets
+from .objective import JointData, full_elbo, n_assets, split, split_minibatch_elbo, take_assets
 
 
 class MinibatchOutput(NamedTuple):
@@ -68,29 +75,34 @@ class _State(NamedTuple):
 def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array, *,
                   batch_size: int, mc_samples: int, learning_rate: float, eval_every: int,
                   eval_draws: int, patience: int, tol: float, max_iter: int, window: int,
-                  chunk: int, max_bad: int = 20, min_epochs: int = 100) -> MinibatchOutput:
+                  chunk: int, max_bad: int = 20, min_epochs: int = 200) -> MinibatchOutput:
     """Minibatch VI from ``params0`` (module docstring); a pure function, jit-able."""
     n = n_assets(data)
     b = int(batch_size)
     per_epoch = max(n // b, 1)
     scale = n / b
     opt = optax.adam(learning_rate)
-    # tried: the globals' step scaled by sqrt(B / N) (their gradient's noise grows with N / B);
-    # on 16 x 300, B = 4, the per-asset means then ended further from full batch (median
-    # 0.29 sd instead of 0.21), so the globals keep the common step
+    # the globals step B / N times as far as an asset's locals, so that both move the same
+    # distance per epoch (each asset is updated once per epoch, the globals every step). With
+    # the common step the globals outran the locals they depend on and the pair oscillated with
+    # growing amplitude: at 2000 x 300 and 2000 x 2500, B = 100, the population scales rose by
+    # e^7 and the full-data ELBO fell from -7.0e5 to -1e13 within 2000 steps; with B / N, the
+    # ELBO rose monotonically to convergence (-7.017e5). (Tried first: sqrt(B / N), with the
+    # older estimator that subsampled the prior terms too; worse on 16 x 300, B = 4.)
+    opt_g = optax.adam(learning_rate * b / n)
     gp0, lp0 = split(params0)
     d_g = params0["g_loc"].shape[-1]
     d_l = params0["l_loc"].shape[-1]
     k_eval, key = jax.random.split(key)
     eval_eps = (jax.random.normal(k_eval, (eval_draws, d_g)),
                 jax.random.normal(jax.random.fold_in(k_eval, 1), (eval_draws, n, d_l)))
-    n_evals = max_iter // eval_every + 1
     min_iter = max(min_epochs * per_epoch, 200)
+    max_iter = max(max_iter, 2 * min_iter)  # room to confirm convergence after min_epochs
+    n_evals = max_iter // eval_every + 1
 
-    def objective(gp, lpb, local_b, eps_g, eps_l):
-        p = {**gp, **lpb}
-        return (global_elbo(family, model, p, eps_g, data.glob)
-                + scale * local_elbo(family, model, p, eps_g, eps_l, local_b))
+    def objective(gp, lpb, lp, idx, local_b, eps_g, eps_l):
+        return split_minibatch_elbo(family, model, gp, lp, lpb, idx, eps_g, eps_l, local_b,
+                                    data.glob, scale)
 
     def cond(s: _State):
         return ((s.it < max_iter) & (s.stall < patience) & (s.bad < max_bad))
@@ -102,13 +114,13 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         idx = jax.lax.dynamic_slice(perm, (slot * b,), (b,))
         lpb = take_assets(s.lp, idx)
         eps_g = jax.random.normal(k_eps, (mc_samples, d_g))
-        eps_l = jax.random.normal(jax.random.fold_in(k_eps, 1), (mc_samples, b, d_l))
+        eps_l = jax.random.normal(jax.random.fold_in(k_eps, 1), (mc_samples, n, d_l))
         value, (gg, gl) = jax.value_and_grad(objective, argnums=(0, 1))(
-            s.gp, lpb, take_assets(data.local, idx), eps_g, eps_l)
+            s.gp, lpb, s.lp, idx, take_assets(data.local, idx), eps_g, eps_l)
         leaves = jax.tree_util.tree_leaves((gg, gl))
         ok = jnp.isfinite(value) & jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves]))
         neg = lambda t: jax.tree_util.tree_map(lambda x: -jnp.where(ok, x, 0.0), t)  # noqa: E731
-        up_g, g_opt = opt.update(neg(gg), s.g_opt, s.gp)
+        up_g, g_opt = opt_g.update(neg(gg), s.g_opt, s.gp)
         opt_b = take_assets(s.l_opt, idx)
         up_l, opt_b_new = jax.vmap(opt.update)(neg(gl), opt_b, lpb)
         keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
@@ -153,7 +165,7 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         return _State(s.it + 1, gp, lp, g_opt, l_opt, g_avg, l_avg, perm, key, trace, best,
                       best_g, best_l, stall, bad)
 
-    init = _State(jnp.zeros((), jnp.int32), gp0, lp0, opt.init(gp0), jax.vmap(opt.init)(lp0),
+    init = _State(jnp.zeros((), jnp.int32), gp0, lp0, opt_g.init(gp0), jax.vmap(opt.init)(lp0),
                   gp0, lp0, jnp.arange(n), key, jnp.full((n_evals,), jnp.nan),
                   jnp.asarray(-jnp.inf), gp0, lp0, jnp.zeros((), jnp.int32),
                   jnp.zeros((), jnp.int32))

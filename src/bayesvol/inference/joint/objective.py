@@ -11,6 +11,15 @@ carry the asset axis first. With a batch b of B of the N assets (Hoffman et al. 
     ELBO_b = E_q[log p(g)] + H[q(g)] + (N / B) sum_{i in b} ( E_q[log p(z_i | g) + loglik_i] + H_i )
 
 is unbiased for the full ELBO; B = N is the full-data ELBO.
+
+Only the likelihood terms cost O(T) per asset; log p(z_i | g) and H_i cost O(d_l^2). The
+minibatch step therefore uses (``split_minibatch_elbo``)
+
+    ELBO_b' = E_q[log p(g)] + H[q(g)] + sum_{i=1..N} ( E_q[log p(z_i | g)] + H_i )
+              + (N / B) sum_{i in b} E_q[loglik_i(z_i)],
+
+also unbiased, whose global gradient carries no between-asset sampling noise in the terms
+that set the population scales (Hoffman et al.'s estimator subsamples those too).
 """
 
 from __future__ import annotations
@@ -95,3 +104,49 @@ def full_elbo(family, model, params: dict, eps_g: jax.Array, eps_l: jax.Array,
 
     return global_elbo(family, model, params, eps_g, data.glob) + jnp.sum(
         jax.lax.map(one, (idx, w)))
+
+
+@jax.custom_vjp
+def scale_gradient(tree: Any, factor: jax.Array) -> Any:
+    """Identity on ``tree`` whose cotangent is multiplied by ``factor`` (no gradient to it)."""
+    return tree
+
+
+def _scale_fwd(tree, factor):
+    return tree, factor
+
+
+def _scale_bwd(factor, ct):
+    return jax.tree_util.tree_map(lambda c: c * factor, ct), jnp.zeros_like(factor)
+
+
+scale_gradient.defvjp(_scale_fwd, _scale_bwd)
+
+
+def split_minibatch_elbo(family, model, gp: dict, lp: dict, lpb: dict, idx: jax.Array,
+                         eps_g: jax.Array, eps_l: jax.Array, local_b: Any, glob: Any,
+                         scale: float) -> jax.Array:
+    """ELBO_b' of the module docstring, as a function of (gp, lpb) for ``jax.grad``.
+
+    ``lp``: all assets' local parameters (constants; the batch rows are replaced by ``lpb``);
+    ``eps_l`` [S, N, d_l]; ``local_b`` the batch's data. Gradients: the globals get the
+    unbiased estimate (likelihood terms times N / B through ``scale_gradient``); each batch
+    asset gets the exact gradient of its own terms (prior, entropy, likelihood; unscaled, which
+    is the full ELBO's gradient in its locals).
+    """
+    lp_all = jax.tree_util.tree_map(lambda full, part: full.at[idx].set(part), lp, lpb)
+    p_all = {**gp, **lp_all}
+    g, z = family.sample(p_all, eps_g, eps_l)  # [S, d_g], [S, N, d_l]
+    prior = jax.vmap(lambda g_s, z_s: jnp.sum(
+        jax.vmap(model.log_local_prior, in_axes=(0, None))(z_s, g_s)))(g, z)
+    cheap = jnp.mean(prior) + jnp.sum(family.local_entropy(lp_all))
+    gp_scaled = scale_gradient(gp, jnp.asarray(scale, eps_g.dtype))
+    _, zb = family.sample({**gp_scaled, **lpb}, eps_g, eps_l[:, idx])
+
+    def lik(z_s):
+        return jnp.sum(jax.vmap(model.local_log_likelihood)(z_s, local_b))
+
+    lik_b = jnp.mean(jax.vmap(lik)(zb))
+    # value: the unbiased estimate (likelihood times N / B); gradients as described above
+    return (global_elbo(family, model, gp, eps_g, glob) + cheap + lik_b
+            + (scale - 1.0) * jax.lax.stop_gradient(lik_b))
