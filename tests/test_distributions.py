@@ -25,7 +25,7 @@ from bayesvol.distributions import (
     std_t_logpdf,
 )
 
-TESTDATA = Path(__file__).resolve().parent / "data" / "fgarch"  # copy of shared/testdata
+TESTDATA = Path(__file__).resolve().parent / "data" / "fgarch"  # R fGarch reference values
 
 N_DRAWS = 1_000_000
 _sstd = jax.jit(skewed_t_logpdf)

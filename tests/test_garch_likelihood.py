@@ -14,7 +14,7 @@ from arch.univariate import arch_model
 import bayesvol
 from bayesvol.models.garch import GarchModel, SeriesData
 
-TESTDATA = Path(__file__).resolve().parent / "data" / "fgarch"  # copy of shared/testdata
+TESTDATA = Path(__file__).resolve().parent / "data" / "fgarch"  # R fGarch reference values
 
 
 @pytest.fixture(scope="module")

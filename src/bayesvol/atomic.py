@@ -1,7 +1,7 @@
 """Write a file under a temporary name in the same folder, then rename it into place.
 
 An interrupted run therefore never leaves a half-written file where a good one was
-(DESIGN.md, file contracts). The temporary file gets the usual permissions (0666 less the
+(docs/input-formats.md). The temporary file gets the usual permissions (0666 less the
 umask) rather than mkstemp's 0600.
 """
 

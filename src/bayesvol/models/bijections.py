@@ -2,7 +2,7 @@
 
 Each transform maps theta (real) to the natural parameter and gives log |d param / d theta|,
 which is added to the prior so the density lives on the unconstrained scale
-(SVI-GARCH paper 1.5, DESIGN.md Numerics: "no clamping").
+(SVI-GARCH paper, section 1.5; no clamping, as docs/inference.md states).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Helpers shared by the simulators: dates, asset names, argument checks, JSON conversion.
 
-Conventions (DESIGN.md, "Input files"): a simulated panel has business-day dates starting
+Conventions (docs: input-formats.md): a simulated panel has business-day dates starting
 2000-01-03, one column per asset named ``A01, A02, ...`` (zero-padded to at least two digits),
 returns laid out ``[n_assets, T]`` with NaN where an asset is not listed.
 """

@@ -1,6 +1,6 @@
 """Writing simulated panels and their truth: wide CSV and JSON, atomically.
 
-CSV layout (DESIGN.md, "Input files"): first column ``date`` (ISO dates), one column per
+CSV layout (docs: input-formats.md): first column ``date`` (ISO dates), one column per
 asset, an empty cell where an asset is not listed, each value written with the shortest text
 that reads back to the same float64 (exact round trip). JSON: the truth dict with arrays as
 lists and NaN as ``null``. Each file is written to a temporary name in the target folder and
