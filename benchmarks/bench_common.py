@@ -1,8 +1,10 @@
-"""Helpers shared by the benchmark scripts: timestamped progress lines and number formatting."""
+"""Helpers shared by the benchmark scripts: timestamped progress lines, number formatting and
+the README's results blocks."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,3 +26,15 @@ def fmt(x, digits: int = 3) -> str:
     if isinstance(x, (int, np.integer)):
         return str(x)
     return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:.0f}"
+
+
+def update_readme_block(readme: Path, name: str, lines: list[str]) -> bool:
+    """Replace the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in
+    ``readme`` by ``lines``; False (and nothing written) when the markers are missing."""
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    text = readme.read_text()
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        return False
+    readme.write_text(text[: i + len(start)] + "\n" + "\n".join(lines) + "\n" + text[j:])
+    return True

@@ -1,13 +1,16 @@
-"""``bayesvol fit --model dfsv|fsv``: the factor SV models through the API and the CLI."""
+"""``bayesvol fit --model dfsv|fsv``: the factor SV models through the API and the CLI, and
+``bayesvol forecast`` / ``bayesvol score`` on the fit folder it writes."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 
 from bayesvol.cli import main
 from bayesvol.dfsv_fit import DfsvFit
+from bayesvol.simulate.dfsv import fsv_preset
 
 
 def test_cli_fits_a_factor_model_and_refuses_bad_options(tmp_path, capsys):
@@ -37,6 +40,44 @@ def test_cli_fits_a_factor_model_and_refuses_bad_options(tmp_path, capsys):
     assert main([*bad, "--model", "dfsv", "--dist", "t"]) == 2
     assert "Gaussian innovations only" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
-    # forecast and score of a factor fit: a clear input error, not a traceback
-    assert main(["forecast", str(out), "--horizon", "3", "--out", str(tmp_path / "f.csv")]) == 2
-    assert "factor SV (dfsv/fsv) fit" in capsys.readouterr().err
+    # forecast of the factor fit: CSV (with the covariance and GMV rows) and JSON
+    f_csv, f_json = tmp_path / "f.csv", tmp_path / "f.json"
+    fc_args = ["forecast", str(out), "--horizon", "3", "--paths", "500"]
+    assert main([*fc_args, "--out", str(f_csv)]) == 0
+    assert "minimum-variance weights" in capsys.readouterr().out
+    frame = pd.read_csv(f_csv)
+    assert list(frame.columns) == ["asset", "step", "date", "quantity", "value"]
+    assert {"VaR_1%", "ES_5%_h", "volatility_mean", "cov_A04", "gmv_weight"} <= set(
+        frame["quantity"])
+    assert set(frame["asset"]) == {"A01", "A02", "A03", "A04"}
+    gmv = frame[frame["quantity"] == "gmv_weight"]["value"]
+    assert abs(gmv.sum() - 1.0) < 1e-9
+    assert main([*fc_args, "--out", str(f_json)]) == 0
+    doc = json.loads(f_json.read_text())
+    assert doc["model"] == "fsv" and np.asarray(doc["covariance"]).shape == (3, 4, 4)
+    assert main([*fc_args, "--levels", "0.7", "--out", str(f_csv)]) == 2
+    assert "level" in capsys.readouterr().err
+    # score returns after the fit's last date: per-asset marginal and joint rows
+    old = pd.read_csv(csv, index_col=0, parse_dates=True)
+    new = fsv_preset(4, 1, 40, seed=7).to_frame()
+    new.index = pd.bdate_range(old.index[-1] + pd.offsets.BDay(1), periods=40,
+                               name=old.index.name)
+    new.iloc[2, 1] = np.nan
+    new_csv, s_csv = tmp_path / "new.csv", tmp_path / "s.csv"
+    new.to_csv(new_csv)
+    sc_args = ["score", str(out), "--out", str(s_csv), "--max-draws", "100"]
+    capsys.readouterr()
+    assert main([*sc_args[:2], str(new_csv), *sc_args[2:]]) == 0
+    assert "total (joint)" in capsys.readouterr().out
+    scores = pd.read_csv(s_csv)
+    assert list(scores.columns) == ["date", "asset", "log_score"]
+    assert len(scores) == 4 * 40 - 1 + 40 and np.all(np.isfinite(scores["log_score"]))
+    assert set(scores["asset"]) == {"A01", "A02", "A03", "A04", "__joint__"}
+    # bad input: an asset the fit lacks, dates inside the fit, exit 2 with one error line
+    bad_csv = tmp_path / "bad.csv"
+    new.rename(columns={"A03": "ZZZ"}).to_csv(bad_csv)
+    assert main([*sc_args[:2], str(bad_csv), *sc_args[2:]]) == 2
+    assert "'ZZZ' is not in the fit" in capsys.readouterr().err
+    old.iloc[-20:].to_csv(bad_csv)
+    assert main([*sc_args[:2], str(bad_csv), *sc_args[2:]]) == 2
+    assert "strictly after" in capsys.readouterr().err

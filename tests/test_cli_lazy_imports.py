@@ -52,6 +52,36 @@ def test_help_does_not_import_jax(tmp_path: Path, args: list[str]) -> None:
         """, tmp_path, (*HEAVY, "pandas"))
 
 
+def _imported_by(args: list[str], cwd: Path) -> set[str]:
+    """Top-level names of every module the real entry point (``python -m bayesvol ARGS``)
+    imports, from ``-X importtime`` (it lists each import, including those of __main__)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "bayesvol", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    assert "bayesvol.cli" in names  # the listing worked
+    return names
+
+
+def _heavy_in(names: set[str], heavy: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names for h in heavy if n == h or n.startswith(h + "."))
+
+
+def test_the_console_entry_point_help_imports_no_jax(tmp_path: Path) -> None:
+    """``bayesvol --help`` through the real entry point: not JAX, NumPyro, ArviZ, pandas."""
+    assert _heavy_in(_imported_by(["--help"], tmp_path), (*HEAVY, "pandas")) == []
+
+
+def test_the_console_entry_point_check_imports_no_jax(tmp_path: Path) -> None:
+    dates = pd.bdate_range("2023-01-02", periods=40)
+    (tmp_path / "r.csv").write_text("date,A\n" + "".join(
+        f"{d:%Y-%m-%d},{0.01 * (t % 5 - 2)}\n" for t, d in enumerate(dates)))
+    assert _heavy_in(_imported_by(["check", "r.csv"], tmp_path), HEAVY) == []
+
+
 def test_check_on_a_file_does_not_import_jax(tmp_path: Path) -> None:
     dates = pd.bdate_range("2023-01-02", periods=40)
     lines = ["date,A,B", *(f"{d:%Y-%m-%d},{0.01 * (t % 7 - 3)},{0.02 * (t % 3 - 1)}"

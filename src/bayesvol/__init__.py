@@ -6,6 +6,10 @@
 
 The public names are loaded on first use (PEP 562), so ``import bayesvol`` (and the CLI's
 ``check`` and ``--help``) does not pay for importing JAX.
+
+Compiled programs are kept on disk between sessions, in the user's cache folder
+(``bv.cache_dir()``); ``bv.set_cache_dir(path)`` moves them, ``bv.set_cache_dir(None)`` or
+``BAYESVOL_CACHE=0`` turns that off (see bayesvol._config).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from . import _config  # noqa: F401  (float64 on by default)
+# importing _config turns float64 and the compilation caches on (bayesvol/_config.py)
+from ._config import cache_dir, set_cache_dir
 
 if TYPE_CHECKING:
     from .api import fit
@@ -34,8 +39,9 @@ _LAZY = {
     "select_decay": ".decay",
 }
 
-__all__ = ["Fit", "ReturnsPanel", "VIOptions", "accuracy_table", "fit", "load_bundled",
-           "load_returns", "overlap_accuracy", "prior_predictive", "select_decay"]
+__all__ = ["Fit", "ReturnsPanel", "VIOptions", "accuracy_table", "cache_dir", "fit",
+           "load_bundled", "load_returns", "overlap_accuracy", "prior_predictive",
+           "select_decay", "set_cache_dir"]
 
 
 def __getattr__(name: str) -> object:

@@ -10,8 +10,6 @@ import numpy as np
 
 from .data import MIN_OBS_TO_FIT, ReturnsPanel, as_panel  # noqa: F401  (as_panel is re-exported)
 from .errors import InputError, NumericalError
-from .fit_joint import fit_joint
-from .inference.joint.vi import JointVIOptions
 from .inference.runner import (
     VIOptions,
     check_vi_result,
@@ -35,7 +33,13 @@ def _model_class(name: str):
 METHODS = ("vi", "nuts", "mle", "map")
 JOINT_METHODS = ("vi", "nuts")
 _VI_FIELDS = {f.name for f in dataclasses.fields(VIOptions)}
-_JOINT_FIELDS = {f.name for f in dataclasses.fields(JointVIOptions)}
+
+
+def _joint_options_class():
+    """JointVIOptions, imported on first use: the joint engine is not needed to fit GARCH."""
+    from .inference.joint.vi import JointVIOptions
+
+    return JointVIOptions
 
 
 def build_model(model: str = "garch", **options):
@@ -99,7 +103,9 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
         return fit_factor(panel, model, preset, method, seed, dist, options,
                           num_warmup=num_warmup, num_samples=num_samples,
                           num_chains=num_chains, progress=progress)
-    fields = _JOINT_FIELDS if getattr(cls, "joint", False) else _VI_FIELDS
+    joint_cls = _joint_options_class() if getattr(cls, "joint", False) else None
+    joint_fields = {f.name for f in dataclasses.fields(joint_cls)} if joint_cls else set()
+    fields = joint_fields if joint_cls else _VI_FIELDS
     vi_options = {k: v for k, v in options.items() if k in fields}
     model_options = {k: v for k, v in options.items() if k not in fields}
     if dist is not None:
@@ -109,7 +115,9 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
         if method not in JOINT_METHODS:
             raise InputError(f"method '{method}' is not available for {model}: choose "
                              f"{' or '.join(JOINT_METHODS)}")
-        opts = _options(JointVIOptions, _JOINT_FIELDS, vi, vi_options)
+        from .fit_joint import fit_joint
+
+        opts = _options(joint_cls, joint_fields, vi, vi_options)
         return fit_joint(mdl, panel, method, seed, opts, asset_weights=asset_weights,
                          num_warmup=num_warmup, num_samples=num_samples,
                          num_chains=num_chains, progress=progress)

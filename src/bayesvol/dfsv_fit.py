@@ -22,6 +22,10 @@ Paths are stored non-centred (unit AR(1) paths x, ``bayesvol.models.dfsv``; log-
 level + sigma x per draw of theta) unless the VI option ``paths="centred"`` was used; every
 output is in log-variance units either way.
 
+The fitted returns are kept (``returns``, saved with the fit) because forecasts and scores
+start from the Kalman filter's factor moments at the last date (``forecast.factor_forecast``:
+``forecast``, ``forecast_covariance``, ``predictive_draws``, ``gmv_weights``, ``score``).
+
 ``method="nuts"`` (small problems): the same posterior by NUTS (``inference.dfsv.nuts``); the
 fit then holds MCMC draws of theta and of the paths (``path_draws``) instead of q, ``params``
 is empty, ``elbo`` is NaN, ``iterations`` is the number of kept draws per chain and
@@ -166,6 +170,7 @@ class DfsvFit:
     method: str = "vi"
     path_draws: np.ndarray | None = None   # [D, M, T] unit paths x (NUTS only)
     diagnostics: dict = field(default_factory=dict)   # NUTS: rhat_max, ess_min, divergences
+    returns: np.ndarray | None = None   # [T, N] fitted returns, original scale, NaN = missing
 
     @property
     def paths(self) -> str:
@@ -287,6 +292,78 @@ class DfsvFit:
                             index=pd.Index(self.model.parameter_names(self.assets),
                                            name="parameter"))
 
+    # ---- forecasts and scores (bayesvol.forecast.factor_forecast) ---------------------
+    def forecast_covariance(self, horizon: int = 10, max_draws: int | None = None
+                            ) -> xr.DataArray:
+        """Posterior-mean predictive covariance of r_{T+s}, s = 1..horizon, original scale:
+        dims (step, asset, asset2). E over draws of Lambda V_s Lambda^T + diag(E exp h_id_{T+s})
+        (V_s the factor covariance propagated by Phi_f from the filtered P_T, plus
+        E diag exp h_{T+s}) plus the covariance of the draws' conditional means
+        (``forecast.factor_forecast``). max_draws: posterior draws used (None: all)."""
+        from .forecast.factor_forecast import forecast_covariance
+
+        return forecast_covariance(self, horizon, max_draws=max_draws)
+
+    def forecast_moments(self, horizon: int = 10, max_draws: int | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive means [h, N] and covariances [h, N, N] of r_{T+1..T+h}, original scale."""
+        from .forecast.factor_forecast import forecast_moments
+
+        return forecast_moments(self, horizon, max_draws=max_draws)
+
+    def predictive_draws(self, horizon: int = 10, n_paths: int = 4000, seed: int = 0,
+                         max_draws: int | None = None) -> np.ndarray:
+        """Simulated draws [n_paths, horizon, N] of r_{T+1..T+h} from the posterior
+        predictive (log-variances, factors, returns), original scale."""
+        from .forecast.factor_forecast import predictive_draws
+
+        return predictive_draws(self, horizon, n_paths, seed, max_draws=max_draws)
+
+    def gmv_weights(self, horizon: int = 1, levels: tuple[float, ...] = (0.01, 0.05),
+                    n_paths: int = 4000, seed: int = 0, max_draws: int | None = None):
+        """Global minimum-variance portfolio w = Sigma^{-1} 1 / 1^T Sigma^{-1} 1 from the
+        ``horizon``-step predictive covariance, and the predictive density of w^T r_{T+h}:
+        a ``GmvForecast`` (.weights by asset, .draws, .mean, .sd, .variance, .risk)."""
+        from .forecast.factor_forecast import gmv_forecast
+
+        return gmv_forecast(self, horizon, levels, n_paths, seed, max_draws=max_draws)
+
+    def forecast(self, horizon: int = 10, levels: tuple[float, ...] = (0.01, 0.05),
+                 n_paths: int = 4000, seed: int | None = None, max_draws: int | None = None):
+        """Posterior predictive forecast: per-asset volatility, return quantiles, VaR and ES
+        (``.risk``, ``.to_frame()``, ``.to_dict()`` as for GARCH), plus the predictive
+        covariance and the GMV portfolio (``forecast.factor_forecast.FactorForecast``)."""
+        from .forecast.factor_forecast import forecast_dfsv
+
+        return forecast_dfsv(self, horizon, levels, n_paths,
+                             self.seed if seed is None else seed, max_draws=max_draws)
+
+    def score(self, new_returns, max_draws: int = 200, seed: int | None = None,
+              n_particles: int = 100, resample: str = "ess"):
+        """One-step log predictive scores of returns after the fit's last date, no refit: a
+        Rao-Blackwellised particle filter per posterior draw from the state at T. Returns a
+        ``FactorScoreTerms`` (a ``forecast.score.ScoreTerms``): each asset's marginal score
+        and the joint score as asset ``"__joint__"``; ``.to_frame()`` gives date, asset,
+        log_score."""
+        from .forecast.factor_forecast import score_dfsv
+
+        return score_dfsv(self, new_returns, max_draws=max_draws, seed=seed,
+                          n_particles=n_particles, resample=resample)
+
+    # ---- sequential updating (bayesvol.dfsv_sequential) -------------------------------
+    def update(self, new_returns, seed: int | None = None, capacity: int | None = None,
+               **options) -> DfsvFit:
+        """A new fit to old + new returns by the full ELBO over all data, warm-started at this
+        fit's q (seq-VA of Gunawan, Kohn & Nott, Section 3.5): q(theta) and the old path
+        entries carried over, new path entries started by continuing each AR(1); the time
+        axis is padded to a capacity bucket so updates within a bucket reuse one compiled
+        program (``bayesvol.dfsv_sequential.update_dfsv``). new_returns: a DataFrame indexed by
+        dates after the fit's last (some or all of its assets). options: ``DfsvVIOptions``
+        fields overriding the fit's (not family, paths, conditional). Raises InputError."""
+        from .dfsv_sequential import update_dfsv
+
+        return update_dfsv(self, new_returns, seed=seed, capacity=capacity, **options)
+
     # ---- persistence --------------------------------------------------------------------
     def to_dataset(self) -> xr.Dataset:
         p = self.params
@@ -303,6 +380,8 @@ class DfsvFit:
         })
         if self.path_draws is not None:
             vars_["path_draws"] = (("draw", "path", "time"), self.path_draws)
+        if self.returns is not None:
+            vars_["returns"] = (("time", "asset"), np.asarray(self.returns, float))
         model_cfg = {"n_assets": self.model.n_assets, "n_factors": self.model.n_factors,
                      "idio": self.model.idio, "factor_ar": self.model.factor_ar,
                      "priors": asdict(self.model.priors)}
@@ -345,7 +424,8 @@ class DfsvFit:
                    iterations=int(ds.attrs["iterations"]),
                    converged=bool(int(ds.attrs["converged"])), method=method,
                    path_draws=ds["path_draws"].values if "path_draws" in ds else None,
-                   diagnostics=json.loads(ds.attrs.get("diagnostics", "{}")))
+                   diagnostics=json.loads(ds.attrs.get("diagnostics", "{}")),
+                   returns=ds["returns"].values if "returns" in ds else None)
 
 
 def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
@@ -389,7 +469,8 @@ def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
     ys = np.where(mask, yc / scale, 0.0)
     key = jax.random.key(seed)
     common = dict(model=model, options=opts, scale=scale, asset_mean=np.asarray(means, float),
-                  assets=assets, times=times, seed=int(seed), method=method)
+                  assets=assets, times=times, seed=int(seed), method=method,
+                  returns=np.asarray(y, float))
     if method == "nuts":
         res = run_dfsv_nuts(model, ys, mask, key, opts)
         diag = {"rhat_max": res.rhat_max, "ess_min": res.ess_min,
@@ -406,4 +487,24 @@ def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
                    converged=res.converged, **common)
 
 
-__all__ = ["DfsvFit", "fit_dfsv"]
+def sequential_dfsv(data, n_factors: int = 1, t0: int = 250, every: int = 5, **kwargs):
+    """Seq-VA with one-step scoring: a batch fit on the first t0 dates, then per block of
+    ``every`` dates, score the block with the current fit and update it; returns a
+    ``DfsvSequential`` (``.clapl``, ``.joint``, ``.steps``, ``.fit``). See
+    ``bayesvol.dfsv_sequential.sequential_dfsv`` for the options."""
+    from .dfsv_sequential import sequential_dfsv as run
+
+    return run(data, n_factors, t0, every, **kwargs)
+
+
+def select_factors(data, ks=(1, 2, 3), t0: int = 250, every: int = 5, **kwargs
+                   ) -> pd.DataFrame:
+    """Choose K by the ELBO of the full-data fit and by CLAPL (the sum of one-step joint log
+    predictive scores over the sequential part; Gunawan, Kohn & Nott, Section 4): a table
+    indexed by K (``bayesvol.dfsv_sequential.select_factors``)."""
+    from .dfsv_sequential import select_factors as run
+
+    return run(data, ks, t0, every, **kwargs)
+
+
+__all__ = ["DfsvFit", "fit_dfsv", "select_factors", "sequential_dfsv"]

@@ -71,9 +71,15 @@ class Fit:
         return {k: np.asarray(v) for k, v in p.items()}
 
     def draws(self) -> dict[str, np.ndarray]:
-        """Natural-scale draws, name -> [N, chains, draws]."""
-        p = self.model.constrain(jnp.asarray(self.z))
-        return {k: np.asarray(v) for k, v in p.items()}
+        """Natural-scale draws, name -> [N, chains, draws] (``model.constrain``, jitted: one
+        compiled program instead of one per elementwise operation)."""
+        try:
+            program, names = _constrain_program(self.model)
+        except TypeError:  # a model that is not hashable: operation by operation
+            p = self.model.constrain(jnp.asarray(self.z))
+            return {k: np.asarray(v) for k, v in p.items()}
+        values = program(jnp.asarray(self.z))
+        return {k: np.asarray(v) for k, v in zip(names, values, strict=True)}
 
     def flat_draws(self, asset: int | str = 0) -> dict[str, np.ndarray]:
         """Natural-scale draws of one asset, chains pooled: name -> [chains * draws]."""
@@ -243,37 +249,47 @@ class Fit:
         """ArviZ InferenceData: posterior (natural and unconstrained), observed returns."""
         import arviz as az  # imported here: it costs seconds at start-up
 
-        coords = {"asset": list(self.assets)}
-        post = {k: np.moveaxis(v, 0, -1) for k, v in self.draws().items()}  # chain, draw, asset
-        post["z"] = np.moveaxis(self.z, 0, 2)  # chain, draw, asset, z_dim
-        dims = {k: ["asset"] for k in self.draws()}
-        dims["z"] = ["asset", "z_dim"]
-        coords["z_dim"] = list(self.model.unconstrained_names)
-        if self.g is not None:
-            post.update(self.global_draws())  # chain, draw
-            post["g"] = self.g
-            dims["g"] = ["g_dim"]
-            coords["g_dim"] = list(self.model.global_names)
-        idata = az.from_dict(
-            posterior=post, coords=coords, dims=dims,
-            observed_data={"y": self.panel.values},
-        )
-        idata.posterior.attrs["bayesvol_fit"] = json.dumps(self._attrs())
-        idata.observed_data = idata.observed_data.rename(
-            dict(zip(idata.observed_data["y"].dims, ["asset", "time"], strict=True))
-        ).assign_coords(asset=list(self.assets), time=np.asarray(self.panel.dates))
-        if self.vi_params is not None:
-            import xarray as xr
+        groups = self._groups()
+        idata = az.InferenceData(posterior=groups["posterior"],
+                                 observed_data=groups["observed_data"])
+        if "variational" in groups:
+            idata.add_groups({"variational": groups["variational"]})
+        return idata
 
+    def _groups(self) -> dict:
+        """The InferenceData groups as xarray Datasets, built without importing ArviZ (1-4 s,
+        more than a warm fit) so that ``save`` does not pay for it; the layout is that of
+        ``arviz.from_dict`` (dims chain, draw, then the variable's; coords from 0)."""
+        import xarray as xr
+
+        draws = self.draws()
+        chains, n_draws = self.z.shape[1], self.z.shape[2]
+        coords = {"chain": np.arange(chains), "draw": np.arange(n_draws),
+                  "asset": list(self.assets), "z_dim": list(self.model.unconstrained_names)}
+        post = {k: (("chain", "draw", "asset"), np.moveaxis(v, 0, -1)) for k, v in draws.items()}
+        post["z"] = (("chain", "draw", "asset", "z_dim"), np.moveaxis(self.z, 0, 2))
+        if self.g is not None:
+            post.update({k: (("chain", "draw"), v) for k, v in self.global_draws().items()})
+            post["g"] = (("chain", "draw", "g_dim"), self.g)
+            coords["g_dim"] = list(self.model.global_names)
+        attrs = _dataset_attrs()
+        groups = {"posterior": xr.Dataset(post, coords=coords,
+                                          attrs={**attrs, "bayesvol_fit": json.dumps(
+                                              self._attrs())})}
+        groups["observed_data"] = xr.Dataset(
+            {"y": (("asset", "time"), self.panel.values)},
+            coords={"asset": list(self.assets), "time": np.asarray(self.panel.dates)},
+            attrs=attrs)
+        if self.vi_params is not None:
             def var_dims(k: str, v: np.ndarray) -> tuple[str, ...]:
                 if self.g is not None and not k.startswith("l_"):  # a pooled fit's globals
                     return tuple(f"{k}_dim{j}" for j in range(v.ndim))
                 return ("asset",) + tuple(f"{k}_dim{j}" for j in range(v.ndim - 1))
 
-            idata.add_groups({"variational": xr.Dataset(
+            groups["variational"] = xr.Dataset(
                 {k: (var_dims(k, v), v) for k, v in self.vi_params.items()},
-                coords={"asset": list(self.assets)})})
-        return idata
+                coords={"asset": list(self.assets)})
+        return groups
 
     def _attrs(self) -> dict:
         return {
@@ -294,8 +310,7 @@ class Fit:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "summary.json",
                       lambda p: Path(p).write_text(json.dumps(self.summary_dict(), indent=2)))
-        atomic_write(out / "posterior.nc", lambda p: self.to_inference_data().to_netcdf(
-            p, engine="h5netcdf"))
+        atomic_write(out / "posterior.nc", lambda p: _write_groups(self._groups(), p))
         return out
 
     @classmethod
@@ -334,6 +349,20 @@ class Fit:
             unpooled=arr("unpooled"))
 
 
+@lru_cache(maxsize=32)
+def _constrain_program(model) -> tuple:
+    """jit of ``model.constrain`` returning a list, and the names in the model's order (set
+    when it is traced; a jitted dict would come back in sorted key order)."""
+    names: list[str] = []
+
+    def values(z):
+        p = model.constrain(z)
+        names[:] = list(p)
+        return [p[k] for k in names]
+
+    return jax.jit(values), names
+
+
 def _vol_paths(model, z: jax.Array, data: SeriesData) -> jax.Array:
     return _vol_program(model)(z, data)
 
@@ -344,6 +373,26 @@ def _vol_program(model):
         return jax.vmap(lambda zz: model.variance_path(model.constrain(zz), data))(z)
 
     return jax.jit(paths)
+
+
+def _dataset_attrs() -> dict:
+    """The attributes ``arviz.from_dict`` gives each group (creation time, ArviZ version)."""
+    import datetime as dt
+    from importlib import metadata
+
+    return {"created_at": dt.datetime.now(dt.UTC).isoformat(),
+            "arviz_version": metadata.version("arviz")}
+
+
+def _write_groups(groups: dict, path) -> None:
+    """Write Datasets as the groups of one NetCDF file, as ``InferenceData.to_netcdf`` does
+    (h5netcdf, numeric variables zlib-compressed), so ``arviz.from_netcdf`` reads it back."""
+    mode = "w"
+    for name, data in groups.items():
+        encoding = {k: {"zlib": True} for k, v in data.variables.items()
+                    if v.dtype.kind in "biufcS"}
+        data.to_netcdf(path, mode=mode, group=name, engine="h5netcdf", encoding=encoding)
+        mode = "a"
 
 
 def _jsonable(obj):
@@ -359,17 +408,53 @@ def _jsonable(obj):
 
 
 
-def _not_a_fit_message(path: Path) -> str:
-    """Why ``path`` cannot be loaded as a Fit: a factor SV fit (not supported here yet) or no
-    bayesvol fit at all."""
+FACTOR_FORMAT = "bayesvol-dfsv-1"   # the ``format`` attribute of a DfsvFit's posterior.nc
+FACTOR_MODELS = ("dfsv", "fsv")
+
+
+def _netcdf_format(path: Path) -> str | None:
+    """The ``format`` attribute of a NetCDF file (None if unreadable or absent)."""
     import xarray as xr
 
     try:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
-            fmt = ds.attrs.get("format")
+            return ds.attrs.get("format")
     except (OSError, ValueError):
-        fmt = None
-    if fmt == "bayesvol-dfsv-1":
-        return (f"{path}: a factor SV (dfsv/fsv) fit; forecasts and scores of factor models "
-                "are not available yet (load it with bayesvol.dfsv_fit.DfsvFit.load)")
+        return None
+
+
+def fit_kind(out_dir: str | os.PathLike) -> str:
+    """"factor" for a folder holding a factor SV (dfsv/fsv) fit, else "fit": summary.json's
+    ``model`` when it names a factor model, otherwise the ``format`` attribute of
+    posterior.nc."""
+    folder = Path(out_dir)
+    try:
+        model = json.loads((folder / "summary.json").read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        model = None
+    if model in FACTOR_MODELS:
+        return "factor"
+    path = folder / "posterior.nc"
+    return "factor" if path.exists() and _netcdf_format(path) == FACTOR_FORMAT else "fit"
+
+
+def load_fit(out_dir: str | os.PathLike):
+    """Load the fit saved in ``out_dir``: a ``bayesvol.dfsv_fit.DfsvFit`` for a factor SV fit
+    (``fit_kind``), else a :class:`Fit` (``Fit.load``). Both have ``forecast`` and ``score``."""
+    if fit_kind(out_dir) == "factor":
+        from .dfsv_fit import DfsvFit
+
+        path = Path(out_dir) / "posterior.nc"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no posterior.nc here (write one with 'fit --out')")
+        return DfsvFit.load(path)
+    return Fit.load(out_dir)
+
+
+def _not_a_fit_message(path: Path) -> str:
+    """Why ``path`` cannot be loaded as a Fit: a factor SV fit (load it with ``load_fit`` or
+    ``DfsvFit.load``) or no bayesvol fit at all."""
+    if _netcdf_format(path) == FACTOR_FORMAT:
+        return (f"{path}: a factor SV (dfsv/fsv) fit, not a Fit: load it with "
+                "bayesvol.results.load_fit or bayesvol.dfsv_fit.DfsvFit.load")
     return f"{path}: not a bayesvol fit (no posterior group written by 'fit --out')"

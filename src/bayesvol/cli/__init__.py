@@ -16,10 +16,10 @@ from .app import app
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
-    from .._config import enable_compilation_cache
+    """Entry point of the console script; returns the process exit code.
 
-    enable_compilation_cache()
+    The compilation caches are already on (importing bayesvol turns them on: _config.py).
+    """
     try:
         rc = app(args=argv, standalone_mode=False)  # returns typer.Exit's code, not raises
     except typer.Exit as exc:

@@ -1,7 +1,10 @@
 """``bayesvol forecast DIR [--horizon H] [--levels 0.01,0.05] --out FILE``.
 
-Loads a saved fit (DIR/posterior.nc), simulates the posterior predictive and writes a tidy
-CSV (asset, step, date, quantity, value) or, for a .json name, the forecast's JSON document.
+Loads a saved fit (DIR/posterior.nc; a factor SV fit, ``--model dfsv|fsv``, is recognised
+and loaded as such), simulates the posterior predictive and writes a tidy CSV (asset, step,
+date, quantity, value) or, for a .json name, the forecast's JSON document. A factor SV
+forecast adds the predictive covariance (quantity ``cov_<ASSET2>``) and the step-1 global
+minimum-variance weights (``gmv_weight``), which are also printed.
 """
 
 from __future__ import annotations
@@ -35,14 +38,14 @@ def forecast(
     out: Path = typer.Option(..., "--out", help="output file (.csv or .json)"),
 ) -> None:
     """Forecast volatility, return quantiles, VaR and ES from a saved fit."""
-    from ..results import Fit
+    from ..results import load_fit
 
     if not (fit_dir / "posterior.nc").exists():
         raise InputError("no posterior.nc here; write one with 'bayesvol fit --out'",
                          source=str(fit_dir))
     if out.suffix.lower() not in (".csv", ".json"):
         raise InputError("--out must end in .csv or .json", source=str(out))
-    fc = Fit.load(fit_dir).forecast(horizon=horizon, levels=parse_levels(levels),
+    fc = load_fit(fit_dir).forecast(horizon=horizon, levels=parse_levels(levels),
                                     n_paths=n_paths, seed=seed)
     table = Table(title=f"{horizon}-step forecast: risk as positive losses")
     table.add_column("asset")
@@ -51,6 +54,11 @@ def forecast(
     for asset, row in fc.risk.iterrows():
         table.add_row(str(asset), *(f"{v:.4g}" for v in row))
     console.print(table)
+    gmv = getattr(fc, "gmv", None)
+    if gmv is not None:
+        weights = ", ".join(f"{a} {w:.3f}" for a, w in gmv.weights.items())
+        console.print(f"minimum-variance weights (step 1): {weights}; portfolio sd "
+                      f"{gmv.variance ** 0.5:.4g}")
     if out.suffix.lower() == ".json":
         atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(fc.to_dict(), indent=2)))
     else:

@@ -4,8 +4,12 @@ FILE holds returns after the fit's last date for some or all of the fit's assets
 layouts and options as ``fit``). The model's filter runs on through them with the posterior
 draws (no refit); each observed new point gets its one-step-ahead log predictive density,
 mixed over draws (bayesvol.forecast.score). Writes a CSV with columns date, asset, log_score
-and prints the sum of the log scores per asset. An asset the fit does not know, or a date not
-after the fit's last one, exits 2 with one ``error: ...`` line.
+and prints the sum of the log scores per asset. For a factor SV fit (``--model dfsv|fsv``) a
+Rao-Blackwellised particle filter (``--particles`` per draw) runs on from each draw's state at
+the fit's last date (bayesvol.forecast.factor_forecast): the rows are each asset's marginal
+one-step score plus the joint score of all the assets observed that date, under the asset
+name ``__joint__``; the printed total is the joint one. An asset the fit does not know, or a
+date not after the fit's last one, exits 2 with one ``error: ...`` line.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ def score(
     max_draws: int = typer.Option(1000, "--max-draws", help="posterior draws per asset"),
     seed: int | None = typer.Option(None, "--seed",
                                     help="subsampling seed (default: the fit's)"),
+    particles: int = typer.Option(100, "--particles",
+                                  help="particles per draw (factor SV fits only)"),
 ) -> None:
     """Score returns after a fit's last date by their one-step log predictive density."""
     from ..data import load_returns
     from ..forecast.score import score_terms
-    from ..results import Fit
+    from ..results import fit_kind, load_fit
 
     if not (fit_dir / "posterior.nc").exists():
         raise InputError("no posterior.nc here; write one with 'bayesvol fit --out'",
@@ -46,17 +52,26 @@ def score(
     if out.is_dir() or not folder.is_dir():
         raise InputError("--out must be a file name in an existing folder", source=str(out))
     panel = load_returns(file, prices=prices, scale=scale)
-    result = score_terms(Fit.load(fit_dir), panel, max_draws=max_draws, seed=seed)
+    fit = load_fit(fit_dir)
+    if fit_kind(fit_dir) == "factor":
+        result = fit.score(panel, max_draws=max_draws, seed=seed, n_particles=particles)
+    else:
+        result = score_terms(fit, panel, max_draws=max_draws, seed=seed)
     frame = result.to_frame()
     sums = result.sums()
+    joint = "__joint__"
     table = Table(title=f"log score of {file.name} ({result.terms.shape[1]} draws)")
     table.add_column("asset")
     table.add_column("points", justify="right")
     table.add_column("sum log score", justify="right")
-    for asset, row in sums.iterrows():
+    for asset, row in sums.drop(index=joint, errors="ignore").iterrows():
         table.add_row(str(asset), str(int(row["n_points"])), f"{row['log_score']:.4f}")
-    table.add_row("total", str(int(sums["n_points"].sum())),
-                  f"{float(sums['log_score'].sum()):.4f}", style="bold")
+    if joint in sums.index:      # a joint model: the total is the joint score, not a sum
+        table.add_row("total (joint)", str(int(sums.loc[joint, "n_points"])),
+                      f"{float(sums.loc[joint, 'log_score']):.4f}", style="bold")
+    else:
+        table.add_row("total", str(int(sums["n_points"].sum())),
+                      f"{float(sums['log_score'].sum()):.4f}", style="bold")
     console.print(table)
     date_fmt = "%Y-%m-%d" if bool((frame["date"] == frame["date"].dt.normalize()).all()) \
         else None

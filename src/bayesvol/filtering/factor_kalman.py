@@ -69,6 +69,8 @@ from ..errors import InputError
 __all__ = [
     "FactorFilterResult",
     "FactorSmootherResult",
+    "KalmanStep",
+    "factor_kalman_step",
     "factor_ffbs",
     "factor_kalman_filter",
     "factor_kalman_smoother",
@@ -183,42 +185,84 @@ def factor_kalman_filter(
     return _filter(y, mask, Lambda, Phi_f, h, h_id, m0, P0)
 
 
+class KalmanStep(NamedTuple):
+    """One step of the factor filter (``factor_kalman_step``): filtered m_{t|t}, P_{t|t}, the
+    predictive log density ``loglik``, predicted m_{t|t-1}, P_{t|t-1}, and a square root R
+    with P_{t|t} = R R^T."""
+
+    m_filt: jax.Array
+    P_filt: jax.Array
+    loglik: jax.Array
+    m_pred: jax.Array
+    P_pred: jax.Array
+    sqrt_filt: jax.Array
+
+
+def factor_kalman_step(
+    m: jax.Array,
+    P: jax.Array,
+    y_t: jax.Array,
+    mask_t: jax.Array,
+    h_t: jax.Array,
+    hid_t: jax.Array,
+    Lambda: jax.Array,
+    Phi_f: jax.Array,
+) -> KalmanStep:
+    """One predict + update step of the factor Kalman filter (module docstring), shared by
+    ``factor_kalman_filter`` and the Rao-Blackwellised particle filter (``filtering.rbpf``).
+
+    Args: m [K], P [K, K] the filtered moments of f_{t-1}; y_t [N] (finite: 0 where missing);
+    mask_t [N] float (1 observed, 0 missing); h_t [K], hid_t [N] the log-variances at t;
+    Lambda [N, K]; Phi_f [K, K]. Pure, jit-able and vmappable (e.g. over particles).
+
+        m_pred = Phi_f m,  P_pred = Phi_f P Phi_f^T + diag(exp(h_t)) = L L^T,
+        d = mask * exp(-hid_t),  S = I + L^T Lambda^T diag(d) Lambda L = U U^T,
+        W = U^{-1} L^T,  u = W Lambda^T (d * (y_t - Lambda m_pred)),
+        P_filt = W^T W,  m_filt = m_pred + W^T u,
+        loglik = -(n_obs log 2 pi + sum_obs hid + 2 sum log diag U
+                   + sum d (e - Lambda (m_filt - m_pred))^2 + |U^{-T} u|^2) / 2.
+    """
+    K = Lambda.shape[1]
+    eye = jnp.eye(K, dtype=Lambda.dtype)
+    # predict
+    m_pred = Phi_f @ m
+    P_pred = _sym(Phi_f @ P @ Phi_f.T + jnp.diag(jnp.exp(h_t)))
+    L = jnp.linalg.cholesky(P_pred)
+    # update in information form: only K x K matrices
+    d = mask_t * jnp.exp(-hid_t)                        # [N] observed precisions (0 if missing)
+    sqrt_d = mask_t * jnp.exp(-0.5 * hid_t)
+    B = sqrt_d[:, None] * (Lambda @ L)                  # [N, K], B^T B = L^T A L
+    S = eye + B.T @ B
+    U = jnp.linalg.cholesky(_sym(S))
+    W = solve_triangular(U, L.T, lower=True)            # U^{-1} L^T, P_filt = W^T W
+    e = y_t - Lambda @ m_pred                            # [N]; missing entries carry weight d = 0
+    g = Lambda.T @ (d * e)                              # [K]
+    u = W @ g
+    delta = W.T @ u                                     # m_filt - m_pred
+    m_filt = m_pred + delta
+    P_filt = _sym(W.T @ W)
+    # predictive log density by the determinant lemma and Woodbury, stable quad form
+    resid = e - Lambda @ delta
+    v = solve_triangular(U.T, u, lower=False)           # U^{-T} u = L^{-1} delta
+    quad = jnp.sum(d * resid**2) + jnp.sum(v**2)
+    logdet = jnp.sum(mask_t * hid_t) + 2.0 * jnp.sum(jnp.log(jnp.diag(U)))
+    n_obs = jnp.sum(mask_t)
+    ll = -0.5 * (n_obs * _LOG_2PI + logdet + quad)
+    return KalmanStep(m_filt, P_filt, ll, m_pred, P_pred, W.T)
+
+
 @jax.jit
 def _filter(y, mask, Lambda, Phi_f, h, h_id, m0, P0) -> FactorFilterResult:
     """The filter proper on normalised, shape-checked arrays (one compilation per shape)."""
-    K = Lambda.shape[1]
     y0 = jnp.where(mask, y, 0.0)                        # NaN-free, so gradients stay finite
     maskf = mask.astype(Lambda.dtype)
-    eye = jnp.eye(K, dtype=Lambda.dtype)
 
     def step(carry, inputs):
         m, P = carry
         y_t, mk_t, h_t, hid_t = inputs
-        # predict
-        m_pred = Phi_f @ m
-        P_pred = _sym(Phi_f @ P @ Phi_f.T + jnp.diag(jnp.exp(h_t)))
-        L = jnp.linalg.cholesky(P_pred)
-        # update in information form: only K x K matrices
-        d = mk_t * jnp.exp(-hid_t)                      # [N] observed precisions (0 if missing)
-        sqrt_d = mk_t * jnp.exp(-0.5 * hid_t)
-        B = sqrt_d[:, None] * (Lambda @ L)              # [N, K], B^T B = L^T A L
-        S = eye + B.T @ B
-        U = jnp.linalg.cholesky(_sym(S))
-        W = solve_triangular(U, L.T, lower=True)        # U^{-1} L^T, P_filt = W^T W
-        e = y_t - Lambda @ m_pred                        # [N]; missing entries carry weight d = 0
-        g = Lambda.T @ (d * e)                          # [K]
-        u = W @ g
-        delta = W.T @ u                                 # m_filt - m_pred
-        m_filt = m_pred + delta
-        P_filt = _sym(W.T @ W)
-        # predictive log density by the determinant lemma and Woodbury, stable quad form
-        resid = e - Lambda @ delta
-        v = solve_triangular(U.T, u, lower=False)       # U^{-T} u = L^{-1} delta
-        quad = jnp.sum(d * resid**2) + jnp.sum(v**2)
-        logdet = jnp.sum(mk_t * hid_t) + 2.0 * jnp.sum(jnp.log(jnp.diag(U)))
-        n_obs = jnp.sum(mk_t)
-        ll = -0.5 * (n_obs * _LOG_2PI + logdet + quad)
-        return (m_filt, P_filt), (ll, m_filt, P_filt, m_pred, P_pred, W.T)
+        s = factor_kalman_step(m, P, y_t, mk_t, h_t, hid_t, Lambda, Phi_f)
+        return (s.m_filt, s.P_filt), (s.loglik, s.m_filt, s.P_filt, s.m_pred, s.P_pred,
+                                      s.sqrt_filt)
 
     _, (ll_t, mf, Pf, mp, Pp, Rf) = lax.scan(step, (m0, P0), (y0, maskf, h, h_id))
     return FactorFilterResult(jnp.sum(ll_t), ll_t, mf, Pf, mp, Pp, Rf, m0, P0)

@@ -189,8 +189,8 @@ def _horizon_bucket(horizon: int) -> int:
 
 
 @lru_cache(maxsize=32)
-def _path_program(model, horizon: int):
-    """jit(vmap) over rows (asset i, path j): -> (returns [h], variances [h]).
+def _path_fn(model, horizon: int):
+    """vmap over rows (asset i, path j): -> (returns [h], variances [h]).
 
     Row (i, j) draws its innovations with the key fold_in(fold_in(key(seed), i), j).
     """
@@ -202,7 +202,23 @@ def _path_program(model, horizon: int):
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), asset), path)
         return model.simulate_ahead(p, s2_next, horizon, key, series.y[last])
 
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None, None)))
+    return jax.vmap(one, in_axes=(0, 0, 0, 0, None, None))
+
+
+@lru_cache(maxsize=32)
+def _path_program(model, horizon: int):
+    """The compiled path simulator: kept between processes (bayesvol._config.call_stored)
+    when the model has a ``program_key``, so a new session does not trace it again."""
+    key = getattr(model, "program_key", None)
+    if not isinstance(key, str):
+        return jax.jit(_path_fn(model, horizon))
+    from .._config import call_stored
+
+    def program(*args):
+        return call_stored("forecast_paths", f"{key}|horizon={horizon}",
+                           lambda: _path_fn(model, horizon), *args)
+
+    return program
 
 
 def simulate_paths(model, data: SeriesData, z: np.ndarray, last: np.ndarray, horizon: int,

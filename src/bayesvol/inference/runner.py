@@ -4,10 +4,20 @@ A model here is any object with ``dim``, ``log_joint(z, data)``, ``log_likelihoo
 ``initial_z(data)`` and ``numpyro_model(data)``; ``data`` is a pytree whose leaves have the
 asset axis first. The runner never looks at model names. Compiled programs are cached per
 (model, options, shapes), so a second fit of the same shapes starts warm.
+
+A model that also has ``program_key`` (a string that determines its log densities, e.g. the
+repr of a frozen dataclass) gets its programs kept between processes (bayesvol._config
+``call_stored``): a new Python session loads them instead of tracing the model again, which
+was most of a warm-cache first fit. A VI fit is three programs, each one call: the mode and
+Laplace start, the VI loop (which also derives the per-asset keys and the PSIS seed from the
+one key, so a new seed is a new argument, never a new program), and the evaluation of the
+proposal draws; only the last depends on the number of draws, so changing ``num_draws`` or
+``psis_draws`` recompiles that small program and not the loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,14 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import call_stored
 from ..errors import NumericalError
-from .mcmc import run_nuts
 from .mode import find_mode
-from .vi.estimators import get_estimator
 from .vi.families import draw, get_family
-from .vi.loop import StopRule, run_vi
-from .vi.optim import get_optimizer
-from .vi.psis import psis_resample
+from .vi.loop import StopRule
 
 
 @dataclass(frozen=True)
@@ -72,19 +79,54 @@ class VIOptions:
                    entropy="mc", output="best", psis=False)
 
 
+def _program_key(model) -> str | None:
+    """The model's ``program_key`` (programs kept between processes), or None."""
+    key = getattr(model, "program_key", None)
+    return key if isinstance(key, str) else None
+
+
+def _run(name: str, key: str | None, build, *args):
+    """``jax.jit(build())(*args)``: kept between processes when the model has a key."""
+    if key is None:
+        return _jitted(build)(*args)
+    return call_stored(name, key, build, *args)
+
+
+@lru_cache(maxsize=128)
+def _jitted(build):
+    return jax.jit(build())
+
+
+def _named(name: str, fn):
+    """``fn`` under ``name`` (how JAX's compile logs and events call its program)."""
+    def program(*args):
+        return fn(*args)
+
+    program.__name__ = program.__qualname__ = name
+    return program
+
+
 @lru_cache(maxsize=64)
-def _mode_program(model, likelihood_only: bool):
+def _mode_fn(model, likelihood_only: bool):
     def one(data):
         f = (lambda z: model.log_likelihood(z, data)) if likelihood_only else (
             lambda z: model.log_joint(z, data))
         return find_mode(f, model.initial_z(data))
 
-    return jax.jit(jax.vmap(one))
+    return _named("mode", jax.vmap(one))
 
 
 def run_mode(model, data, likelihood_only: bool = False):
     """Posterior mode (or MLE) and Laplace covariance of every asset."""
-    return _mode_program(model, likelihood_only)(data)
+    key = _program_key(model)
+    return _run("mode", None if key is None else f"{key}|likelihood_only={likelihood_only}",
+                _builder(_mode_fn, model, likelihood_only), data)
+
+
+@lru_cache(maxsize=256)
+def _builder(make, *static):
+    """A hashable zero-argument builder of ``make(*static)`` (one per program, for _jitted)."""
+    return lambda: make(*static)
 
 
 def _initial_params(family, init: str, z: jax.Array, cov: jax.Array):
@@ -107,8 +149,24 @@ def _draw_chunk(n_assets: int, length: int, n_draws: int) -> int:
     return int(max(1, min(n_draws, _CHUNK_NUMBERS // max(1, n_assets * length))))
 
 
+_DRAW_FIELDS = ("num_draws", "psis_draws")
+
+
+def _loop_options(opts: VIOptions) -> VIOptions:
+    """``opts`` with the draw counts at their defaults: the VI loop does not depend on them,
+    so one loop program serves every number of draws."""
+    return dataclasses.replace(opts, **{f: VIOptions.__dataclass_fields__[f].default
+                                        for f in _DRAW_FIELDS})
+
+
 @lru_cache(maxsize=64)
-def _vi_program(model, opts: VIOptions, chunk: int):
+def _vi_loop_fn(model, opts: VIOptions, warm: bool):
+    """The VI loop of every asset: keys from the one key, then mode/Laplace (or ``params0``)
+    start, then ``run_vi``; also returns each asset's draw key and the PSIS seed."""
+    from .vi.estimators import get_estimator
+    from .vi.loop import run_vi
+    from .vi.optim import get_optimizer
+
     family = get_family(opts.family)
     stop = StopRule(opts.window, opts.patience, opts.max_iter, opts.output)
 
@@ -119,13 +177,33 @@ def _vi_program(model, opts: VIOptions, chunk: int):
         params = _initial_params(family, opts.init, z0, cov0) if params0 is None else params0
         k_run, k_draw = jax.random.split(key)
         out = run_vi(est, get_optimizer(opts.optimizer, opts.learning_rate), params, k_run, stop)
-        z = draw(family, out.params, k_draw, opts.proposal_draws)
-        log_p = jax.lax.map(lj, z, batch_size=chunk)
-        elbo = jnp.mean(log_p) + family.entropy(out.params)
-        log_w = log_p - family.log_q(out.params, z)  # importance log-weights p / q
-        return out, z, elbo, log_w
+        return out, k_draw
 
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None))), jax.jit(jax.vmap(one))
+    def batch(data, z0, cov0, key, params0):
+        keys = jax.random.split(key, z0.shape[0])
+        out, k_draw = jax.vmap(one, in_axes=(0, 0, 0, 0, 0 if warm else None))(
+            data, z0, cov0, keys, params0)
+        psis_seed = jax.random.randint(jax.random.fold_in(key, 7), (), 0, 2**31 - 1)
+        return out, k_draw, psis_seed
+
+    return _named("vi_loop", batch)
+
+
+@lru_cache(maxsize=64)
+def _proposal_fn(model, opts: VIOptions, chunk: int):
+    """Proposal draws from each asset's q, the log-joint at them, the ELBO and log p/q."""
+    family = get_family(opts.family)
+
+    def one(data, params, k_draw):
+        def lj(z):
+            return model.log_joint(z, data)
+        z = draw(family, params, k_draw, opts.proposal_draws)
+        log_p = jax.lax.map(lj, z, batch_size=chunk)
+        elbo = jnp.mean(log_p) + family.entropy(params)
+        log_w = log_p - family.log_q(params, z)  # importance log-weights p / q
+        return z, elbo, log_w
+
+    return _named("vi_draws", jax.vmap(one))
 
 
 @dataclass
@@ -152,18 +230,24 @@ def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> 
     leaves = jax.tree_util.tree_leaves(data)
     n = leaves[0].shape[0]
     length = max(int(np.prod(x.shape[1:])) for x in leaves)  # the longest per-asset array
-    keys = jax.random.split(key, n)
-    programs = _vi_program(model, opts, _draw_chunk(n, length, opts.proposal_draws))
-    if params0 is None:
+    chunk = _draw_chunk(n, length, opts.proposal_draws)
+    loop_opts = _loop_options(opts)
+    key_model = _program_key(model)
+    warm = params0 is not None
+    if not warm:
         mode = run_mode(model, data)
         z0, cov0, mode_ok = mode.z, mode.cov, np.asarray(mode.ok)
-        out, z, elbo, log_w = programs[0](data, z0, cov0, keys, None)
     else:
         d = model.dim
         z0 = jnp.zeros((n, d))
         cov0 = jnp.broadcast_to(jnp.eye(d), (n, d, d))
         mode_ok = np.ones(n, bool)
-        out, z, elbo, log_w = programs[1](data, z0, cov0, keys, params0)
+    out, k_draw, psis_seed = _run(
+        "vi_loop", None if key_model is None else f"{key_model}|{loop_opts!r}|warm={warm}",
+        _builder(_vi_loop_fn, model, loop_opts, warm), data, z0, cov0, key, params0)
+    z, elbo, log_w = _run(
+        "vi_draws", None if key_model is None else f"{key_model}|{opts!r}|chunk={chunk}",
+        _builder(_proposal_fn, model, opts, chunk), data, out.params, k_draw)
     jax.block_until_ready(z)
     its = np.asarray(out.iterations)
     trace = np.asarray(out.elbo_trace)
@@ -171,7 +255,9 @@ def run_vi_batch(model, data, key: jax.Array, opts: VIOptions, params0=None) -> 
     k_hat, ess = np.full(n, np.nan), np.zeros(n)
     resampled, reliable = np.zeros(n, bool), np.zeros(n, bool)
     if opts.psis:
-        seed = int(jax.random.randint(jax.random.fold_in(key, 7), (), 0, 2**31 - 1))
+        from .vi.psis import psis_resample
+
+        seed = int(psis_seed)
         out_z = np.empty((n, opts.num_draws, z.shape[-1]))
         for i in range(n):
             out_z[i], k_hat[i], ess[i], resampled[i], reliable[i] = psis_resample(
@@ -214,6 +300,8 @@ def run_nuts_batch(model, data, key: jax.Array, num_warmup: int = 1000,
                    num_samples: int = 1000, num_chains: int = 2, progress: bool = False
                    ) -> NUTSBatch:
     """NUTS per asset (a loop over assets, not time), each chain started at the mode."""
+    from .mcmc import run_nuts  # NumPyro's MCMC: imported only when NUTS runs
+
     t0 = time.perf_counter()
     mode = run_mode(model, data)
     n = jax.tree_util.tree_leaves(data)[0].shape[0]

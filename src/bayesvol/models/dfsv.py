@@ -75,7 +75,10 @@ log-variance paths only:
 Its gradient is computed by Fisher's identity from the RTS smoother's moments
 (``factor_loglik_fisher``: same value, same gradient, about 3-4x cheaper than reverse mode
 through the filter's scan). It is a ``custom_vjp``, so only first derivatives are available
-(no forward-over-reverse Hessian of ``log_likelihood``).
+(no forward-over-reverse Hessian of ``log_likelihood``). Without ``factor_ar`` (Phi_f = 0, the
+paper's model) the factors are independent over time given the paths and the likelihood is
+evaluated for all dates at once, without a scan (``fsv_loglik_fisher``; paper, Section 4:
+Woodbury and the determinant lemma per date).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InputError
-from ..filtering.factor_fisher import factor_loglik_fisher
+from ..filtering.factor_fisher import factor_loglik_fisher, fsv_loglik_fisher
 from .bijections import log_sigmoid
 from .priors import beta_logpdf_logs, normal_logpdf
 
@@ -340,9 +343,13 @@ class DfsvModel:
                        y: jax.Array, mask: jax.Array | None) -> jax.Array:
         """log p(y | h, h_id, theta) with the factors integrated out by the Kalman filter
         (``factor_loglik``, gradient by Fisher's identity: ``factor_loglik_fisher``); y, mask
-        [T, N] (mask True where observed)."""
+        [T, N] (mask True where observed). Without ``factor_ar`` (Phi_f = 0) the dates are
+        independent given the paths, sum_t log N(y_t; 0, Lambda Q_t Lambda^T + D_t), computed
+        for all t at once (``fsv_loglik_fisher``, same value and gradient)."""
         p = self.constrain(theta)
         hid = self.idio_path(theta, h_id, y.shape[0])
+        if not self.factor_ar:      # Phi_f = 0: independent dates, no recursion
+            return fsv_loglik_fisher(y, mask, p["Lambda"], h, hid)
         return factor_loglik_fisher(y, mask, p["Lambda"], p["Phi_f"], h, hid,
                                     self.initial_factor_cov(theta, h))
 

@@ -53,9 +53,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpyro
-import numpyro.distributions as dist
-from numpyro.distributions import constraints
 
 from ..distributions import get_innovation
 from .bijections import (
@@ -198,6 +195,12 @@ class GarchModel:
             cols.append(inv_softplus(jnp.asarray(params["xi"], dtype=float)))
         return jnp.stack(jnp.broadcast_arrays(*cols), axis=-1)
 
+    @property
+    def program_key(self) -> str:
+        """Determines every program traced from this model (inference/runner.py keeps them
+        between processes): the repr of this frozen dataclass, priors included."""
+        return repr(self)
+
     # ------------------------------------------------------------------ data preparation
     def prepare(self, panel) -> SeriesData:
         """Model input from a ReturnsPanel: left-aligned, bucket-padded (models/series.py)."""
@@ -290,6 +293,10 @@ class GarchModel:
 
     def numpyro_model(self, data: SeriesData) -> None:
         """NumPyro model over the same unconstrained z (for NUTS, AutoGuides, Predictive)."""
+        import numpyro  # imported here: VI, MLE and forecasts do not need it
+        import numpyro.distributions as dist
+        from numpyro.distributions import constraints
+
         z = numpyro.sample("z", dist.ImproperUniform(constraints.real_vector, (), (self.dim,)))
         numpyro.factor("log_joint", self.log_joint(z, data))
 

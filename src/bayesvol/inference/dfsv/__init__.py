@@ -1,9 +1,11 @@
 """Variational inference for the dynamic factor SV model (``bayesvol.models.dfsv``).
 
-- family.py: q(theta) = N(m, L L^T) (fullrank or meanfield) times bidiagonal-precision
-  Gaussians over the log-variance paths (O(T) draws, exact entropy);
+- family.py: q(theta) = N(m, Sigma) (block diagonal by asset plus a low-rank term, fullrank
+  or meanfield) times bidiagonal-precision Gaussians over the log-variance paths (O(T) draws,
+  exact entropy);
 - start.py: starting values from moments (principal factors, two-sided EWMA variances);
-- vi.py: ``run_dfsv_vi``, the jitted reparameterised-gradient loop;
+- loop.py: the jitted optimisation loop (Adam, Polyak averaging, noise-aware stopping);
+- vi.py: ``run_dfsv_vi``, the whole fit as one compiled program (STL gradient by default);
 - nuts.py: ``run_dfsv_nuts``, NUTS on the same posterior (the reference for small problems).
 
 ``bayesvol.dfsv_fit.fit_dfsv`` is the user-facing entry point.

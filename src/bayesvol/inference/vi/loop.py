@@ -19,11 +19,13 @@ iterate at the last improvement of the moving-average ELBO; "last" the final ite
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
+
+if TYPE_CHECKING:  # optax is imported by vi/optim.py, only when a loop is traced
+    import optax
 
 
 @dataclass(frozen=True)
