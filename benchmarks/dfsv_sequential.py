@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -146,52 +147,78 @@ def section_speed(cfg) -> tuple[dict, list[Table]]:
         r["plain_iterations"] = f.iterations
         f1, r["plain_warm_s"], r["plain_warm_cpu_s"] = timed(fit_dfsv, df.iloc[:t], K, seed=1)
         r["plain_warm_iterations"] = f1.iterations
+        r["plain_elbo"], r["plain_warm_elbo"] = f.elbo, f1.elbo
         fp, r["padded_s"], r["padded_cpu_s"] = timed(fit_dfsv_padded, df.iloc[:t], K, seed=0)
         r["padded_iterations"] = fp.iterations
         r["padded_compiled"] = (fp.diagnostics["capacity"], "batch") not in compiled
         compiled.add((fp.diagnostics["capacity"], "batch"))
         out["refits"][t] = r
         if t == T:
+            # the batch fit with the updates' smaller step (the updates' ELBO is higher)
+            step = default_update_options(f.options)["learning_rate"]
+            fs, r["plain_small_step_s"], _ = timed(fit_dfsv, df.iloc[:t], K, seed=0,
+                                                   learning_rate=step)
+            r["plain_small_step_iterations"] = fs.iterations
             times = df.index[[t0 // 2, t0 + (T - t0) // 2, T - 1]]
-            out["agreement"] = {f"updates j={k}": agreement(v, f, times)
-                                for k, v in last_fits.items()}
-            out["agreement"]["batch, another seed"] = agreement(f1, f, times)
-            out["agreement"]["padded batch"] = agreement(fp, f, times)
+            f2 = fit_dfsv(df.iloc[:t], K, seed=2)
+            fits = {**{f"updates j={k}": v for k, v in last_fits.items()},
+                    "batch, seed 1": f1, "batch, seed 2": f2, "padded batch": fp,
+                    f"batch, step {fmt(step)} ({fs.iterations} iterations)": fs}
+            out["agreement"] = {k: agreement(v, f, times) for k, v in fits.items()}
+            out["agreement_small_step"] = {k: agreement(v, fs, times)
+                                           for k, v in fits.items() if v is not fs}
         log(f"speed refit T={t}: {json.dumps(clean(r))}")
     ref = out["refits"]
-    cold = statistics.mean(r["plain_cold_s"] for r in ref.values())
-    warm = statistics.mean(r["plain_warm_s"] for r in ref.values())
-    warm_cpu = statistics.mean(r["plain_warm_cpu_s"] for r in ref.values())
-    padded = statistics.mean(r["padded_s"] for r in ref.values())
-    out["refit_mean"] = {"plain_cold_s": cold, "plain_warm_s": warm, "plain_warm_cpu_s": warm_cpu,
-                         "padded_s": padded,
-                         "plain_iterations_median": statistics.median(
-                             r["plain_warm_iterations"] for r in ref.values())}
+    out["refit_mean"] = {
+        k: statistics.mean(r[k] for r in ref.values())
+        for k in ("plain_cold_s", "plain_cold_cpu_s", "plain_warm_s", "plain_warm_cpu_s",
+                  "padded_s", "padded_cpu_s")}
+    out["refit_mean"]["plain_iterations_median"] = statistics.median(
+        r["plain_warm_iterations"] for r in ref.values())
+    return out, speed_tables(out, cfg)
+
+
+def speed_tables(out: dict, cfg: dict) -> list[Table]:
+    N, K, T = cfg["panel"]
+    t0 = cfg["t0"]
+    m = out["refit_mean"]
+    cold, warm, padded = m["plain_cold_s"], m["plain_warm_s"], m["padded_s"]
     header = ["block j, update settings", "updates", "update [s] median, same bucket (CPU)",
               "first update in a new bucket [s]", "iterations median / max", "converged",
               "whole pass [s]", "batch refit [s]: plain cold / warm / padded",
-              "refit iterations (median)", "refit warm / update", "refit cold / update"]
+              "refit iterations (median)", "refit warm / update: wall, CPU",
+              "refit cold / update: wall, CPU"]
     rows = []
     for label, r in out["runs"].items():
-        u = r["warm_median_s"]
-        rows.append([label, str(len(r["updates"])),
-                     f"{fmt(u)} ({fmt(r['warm_median_cpu_s'])})",
+        u, uc = r["warm_median_s"], r["warm_median_cpu_s"]
+        rows.append([label, str(len(r["updates"])), f"{fmt(u)} ({fmt(uc)})",
                      ", ".join(fmt(s) for s in r["new_bucket_s"]) or "none",
                      f"{fmt(r['iterations_median'])} / {r['iterations_max']}",
                      fmt(r["converged"]), fmt(r["pass_s"]),
                      f"{fmt(cold)} / {fmt(warm)} / {fmt(padded)}",
-                     fmt(out["refit_mean"]["plain_iterations_median"]),
-                     fmt(warm / u) if u else "n/a", fmt(cold / u) if u else "n/a"])
+                     fmt(m["plain_iterations_median"]),
+                     f"{fmt(warm / u)}, {fmt(m['plain_warm_cpu_s'] / uc)}" if u else "n/a",
+                     f"{fmt(cold / u)}, {fmt(m['plain_cold_cpu_s'] / uc)}" if u else "n/a"])
     title = (f"Sequential update vs batch refit: simulated {N} x {T} panel, K = {K}, batch fit "
              f"on {t0} dates then blocks of j to {T} (refits: mean over T = "
              f"{', '.join(map(str, cfg['refit_at']))})")
     t_speed = (title, header, rows)
-    a_rows = [[k, fmt(a["lambda_max_sd"]), fmt(a["lambda_median_sd"]), fmt(a["cov_rel"]),
-               fmt(a["elbo_diff"])] for k, a in out.get("agreement", {}).items()]
-    t_agree = (f"Agreement with a plain batch fit on all {T} dates (seed 0)",
-               ["fit", "loadings: max |diff| / sd", "median |diff| / sd",
-                "covariance: max |diff| / max |cov|", "ELBO difference"], a_rows)
-    return out, [t_speed, t_agree]
+    small = out.get("agreement_small_step", {})
+    a_rows = []
+    for k, a in out.get("agreement", {}).items():
+        b = small.get(k)
+        a_rows.append([k, f"{fmt(a['lambda_max_sd'])} / {fmt(a['lambda_median_sd'])}",
+                       fmt(a["cov_rel"]), fmt(a["elbo_diff"]),
+                       f"{fmt(b['lambda_max_sd'])} / {fmt(b['lambda_median_sd'])}" if b
+                       else "", fmt(b["cov_rel"]) if b else "",
+                       fmt(b["elbo_diff"]) if b else ""])
+    t_agree = (f"Agreement with plain batch fits on all {T} dates (seed 0): the default step "
+               f"0.03, and the updates' step 0.01",
+               ["fit", "vs step 0.03: loadings max / median |diff| / sd",
+                "covariance max |diff| / max |cov|", "ELBO difference",
+                "vs step 0.01: loadings max / median |diff| / sd",
+                "covariance max |diff| / max |cov|", "ELBO difference"], a_rows)
+    return [t_speed, t_agree]
 
 
 # --------------------------------------------------------------------- 2. selection
@@ -206,20 +233,25 @@ def section_selection(cfg) -> tuple[dict, list[Table]]:
     out = {"table": table.reset_index().to_dict(orient="records"),
            "k_elbo": table.attrs["k_elbo"], "k_clapl": table.attrs["k_clapl"],
            "k_true": K_true}
-    rows = [[str(k), fmt(r["elbo"], 7), fmt(r["clapl"], 6), str(r["n_scored"]),
+    log(f"selection: {json.dumps(clean(out))[:400]}")
+    return out, selection_tables(out, cfg)
+
+
+def selection_tables(out: dict, cfg: dict) -> list[Table]:
+    N, K_true, T = cfg["panel"]
+    rows = [[str(r["K"]), fmt(r["elbo"], 7), fmt(r["clapl"], 6), str(r["n_scored"]),
              fmt(r["clapl_per_date"], 4), fmt(r["seconds"]), str(r["iterations"]),
              fmt(r["update_iterations"]), fmt(r["converged"]),
              ", ".join(c for c, b in (("ELBO", r["best_elbo"]), ("CLAPL", r["best_clapl"]))
                        if b) or ""]
-            for k, r in table.iterrows()]
+            for r in out["table"]]
     title = (f"Choosing K on a simulated {N} x {T} panel with K = {K_true}: ELBO of the "
              f"full-data fit and CLAPL over dates {cfg['t0'] + 1}-{T} (blocks of "
              f"{cfg['select_every']}; {cfg['max_draws']} draws x {cfg['n_particles']} "
              f"particles per score)")
     header = ["K", "ELBO", "CLAPL", "dates scored", "CLAPL / date", "run [s]",
               "batch iterations", "update iterations (median)", "converged", "picked by"]
-    log(f"selection: {json.dumps(clean(out))[:400]}")
-    return out, [(title, header, rows)]
+    return [(title, header, rows)]
 
 
 # ------------------------------------------------------------------------- output
@@ -317,12 +349,17 @@ def write(out_dir: Path, info: dict, cfg: dict, quick: bool, results: dict,
         "compiled program. Batch fits use the default VI options (block family, 1 draw, "
         "step 0.03, window 50, patience 200); updates either the same ('batch' settings) or "
         "sequential_dfsv's default_update_options (step 0.01, patience 100: 'sequential'). "
-        "The persistent compilation cache is on (the library's default), so 'cold' may be a "
-        "cache load when this script ran before, and a second update setting reuses the "
-        "first one's compiled code (same program, other arguments).",
+        + ("The user's persistent compilation cache was used (--cache), so 'cold' may be a "
+           "cache load. " if cfg.get("cache") else
+           "The compilation cache started empty (a fresh folder), so 'cold' and 'first update "
+           "in a new bucket' include compilation; ")
+        + "a second update setting reuses the first one's compiled code (same program, other "
+        "arguments: a trace, then a cache hit).",
         "Agreement: differences of posterior means in units of the reference's posterior sd "
         "(free loadings), and of the posterior-mean covariance at three dates; the rows 'batch, "
-        "another seed' and 'padded batch' show the VI noise between fits of the same data.",
+        "another seed' and 'padded batch' show the VI noise between fits of the same data, "
+        "the row 'batch, step ...' a batch fit with the updates' smaller step (ELBO "
+        "difference > 0: a better fit than the reference).",
         "Selection: bayesvol.dfsv_fit.select_factors (a padded batch fit on t0 dates, then per "
         "block: DfsvFit.score of the block, then DfsvFit.update); CLAPL is the sum of the "
         "joint one-step log predictive scores (Rao-Blackwellised particle filter from the "
@@ -347,15 +384,32 @@ def main() -> None:
                     help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", type=Path, default=None,
                     help="output folder (default benchmarks/results; a temp folder if --quick)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite the Markdown from the existing JSON")
+    ap.add_argument("--cache", action="store_true",
+                    help="use the user's compilation cache (default: a fresh, empty one, so "
+                         "'cold' and 'first update in a new bucket' include compilation)")
     args = ap.parse_args()
+    if not args.cache and not args.render:    # before bayesvol is imported (read at import)
+        os.environ["BAYESVOL_CACHE_DIR"] = tempfile.mkdtemp(prefix="dfsv_sequential_cache_")
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
         ap.error(f"unknown section(s) {bad}: choose from {SECTIONS}")
     cfg = dict(QUICK if args.quick else FULL)
+    cfg["cache"] = bool(args.cache)
     out_dir = args.out or (Path(tempfile.mkdtemp(prefix="dfsv_sequential_")) if args.quick
                            else HERE / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        payload = json.loads((out_dir / "dfsv_sequential.json").read_text())
+        builders = {"speed": speed_tables, "selection": selection_tables}
+        for name, sec in payload["sections"].items():
+            sec["tables"] = builders[name](sec["results"], sec.get("config", payload["config"]))
+        info = payload["machine"]
+        write(out_dir, info, payload["config"], payload["quick"], payload["sections"],
+              time.perf_counter() - info["wall_s"])
+        return
     t_start = time.perf_counter()
     info = machine_info()
     results: dict = {}
@@ -374,6 +428,8 @@ def main() -> None:
         write(out_dir, info, cfg, args.quick, results, t_start)
     print("\n".join(readme_line(results)), flush=True)
     log(f"wrote {out_dir / 'dfsv_sequential.json'} and .md")
+    if not args.cache:
+        shutil.rmtree(os.environ["BAYESVOL_CACHE_DIR"], ignore_errors=True)
 
 
 if __name__ == "__main__":
