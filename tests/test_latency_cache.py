@@ -136,9 +136,22 @@ def test_a_stored_program_is_loaded_by_a_later_process(tmp_path: Path) -> None:
     cache = str(tmp_path / "cache")
     first = _fresh(STORED.format(fail=False), tmp_path, BAYESVOL_CACHE_DIR=cache)
     assert first == {"built": 1, "sum": [1.0, 2.0, 3.0], "prod": [0.0, 1.0, 2.0]}
-    assert list((tmp_path / "cache" / "programs").rglob("test-*.pkl"))
+    stored = list((tmp_path / "cache" / "programs").rglob("test-*.jaxprog"))
+    assert len(stored) == 1
+    assert stored[0].read_bytes().startswith(b"bayesvol-stored-program-1\n")  # not a pickle
     second = _fresh(STORED.format(fail=True), tmp_path, BAYESVOL_CACHE_DIR=cache)
     assert second == {**first, "built": 0}
+
+
+def test_a_corrupt_stored_program_is_traced_and_replaced(tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache")
+    _fresh(STORED.format(fail=False), tmp_path, BAYESVOL_CACHE_DIR=cache)
+    (path,) = (tmp_path / "cache" / "programs").rglob("test-*.jaxprog")
+    path.write_bytes(path.read_bytes()[:-100])  # truncated, as by a crash or a full disk
+    again = _fresh(STORED.format(fail=False), tmp_path, BAYESVOL_CACHE_DIR=cache)
+    assert again == {"built": 1, "sum": [1.0, 2.0, 3.0], "prod": [0.0, 1.0, 2.0]}
+    third = _fresh(STORED.format(fail=True), tmp_path, BAYESVOL_CACHE_DIR=cache)
+    assert third["built"] == 0
 
 
 def test_without_a_cache_the_program_is_traced_every_time(tmp_path: Path) -> None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import sys
 import tempfile
 from collections.abc import Callable
@@ -238,16 +237,13 @@ def _program(sig: tuple, build: Callable[[], Callable], treedef, leaves: list) -
     try:
         folder = Path(_CACHE_DIR) / "programs" / _environment_fingerprint()[:24]
         digest = hashlib.sha256(repr(sig).encode()).hexdigest()
-        path = folder / f"{sig[0]}-{digest[:40]}.pkl"
+        path = folder / f"{sig[0]}-{digest[:40]}.jaxprog"
     except Exception:
         return plain()
     exported = None
     if path.exists():
         try:
-            with open(path, "rb") as fh:
-                stored_sig, exported = pickle.load(fh)
-            if stored_sig != repr(sig):
-                exported = None
+            exported = _read(path, repr(sig))
             os.utime(folder)  # marks this version's programs as in use (see _prune)
         except Exception:  # unreadable or from another version: export again
             exported = None
@@ -261,7 +257,7 @@ def _program(sig: tuple, build: Callable[[], Callable], treedef, leaves: list) -
             return jitted
         if not folder.exists():
             _prune(folder.parent)
-        _write(path, (repr(sig), _picklable(exported)))
+        _write(path, repr(sig), exported)
 
     def stored(*xs):
         return exported.call(*xs)
@@ -283,23 +279,42 @@ def _prune(root: Path) -> None:
         pass
 
 
-def _picklable(exported):
-    """The Exported without its VJP closure (not needed to call it, and not picklable)."""
-    import dataclasses
-
-    return dataclasses.replace(exported, _get_vjp=None)
+_MAGIC = b"bayesvol-stored-program-1\n"
 
 
-def _write(path: Path, obj: Any) -> None:
-    """Pickle ``obj`` to ``path`` under a temporary name, then rename (concurrent writers)."""
+def _read(path: Path, sig: str):
+    """The Exported stored at ``path`` if it was stored for ``sig``, else None.
+
+    File layout: a magic line, the signature's length (8 bytes, little-endian) and its UTF-8
+    text, then JAX's own serialisation of the Exported (``Exported.serialize``, a flatbuffer;
+    no pickle: loading a file never runs Python code from it).
+    """
+    from jax import export
+
+    data = path.read_bytes()
+    if not data.startswith(_MAGIC):
+        return None
+    at = len(_MAGIC)
+    n = int.from_bytes(data[at:at + 8], "little")
+    at += 8
+    if data[at:at + n].decode("utf-8", errors="replace") != sig:
+        return None
+    return export.deserialize(bytearray(data[at + n:]))
+
+
+def _write(path: Path, sig: str, exported) -> None:
+    """Store ``exported`` for ``sig`` (layout in :func:`_read`) under a temporary name, then
+    rename it, so that concurrent writers never leave a partial file."""
     tmp = None
     try:
+        blob = exported.serialize()
+        head = sig.encode("utf-8")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jaxprog")
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(_MAGIC + len(head).to_bytes(8, "little") + head + bytes(blob))
         os.replace(tmp, path)
-    except Exception:  # a full or read-only disk costs the next process a trace, nothing else
+    except Exception:  # not serialisable, or a full or read-only disk: the next process traces
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 

@@ -3,10 +3,10 @@
 Posterior draws are kept in the unconstrained space, ``z`` [assets, chains, draws, d]; natural
 parameters are derived by the model's ``constrain``. Pooled models (``model.joint``) also have
 global draws ``g`` [chains, draws, d_g], reported through ``model.constrain_global`` under
-names without an asset. A fit saves as ``summary.json`` (the JSON
-summary of DESIGN.md) and ``posterior.nc`` (ArviZ InferenceData, NetCDF: natural-scale and
-unconstrained draws, the returns, the model configuration and diagnostics), and loads back
-without loss. Files are written under a temporary name and renamed.
+names without an asset. A fit saves as ``summary.json`` (the JSON summary described in
+docs/input-formats.md, "Output files") and ``posterior.nc`` (ArviZ InferenceData, NetCDF:
+natural-scale and unconstrained draws, the returns, the model configuration and
+diagnostics), and loads back without loss. Files are written under a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ class Fit:
         return {k: (est[:, j], se[:, j]) for j, k in enumerate(names)}
 
     def summary_dict(self) -> dict:
-        """The summary.json document of DESIGN.md."""
+        """The summary.json document (fields: docs/input-formats.md, "Output files")."""
         diag = self.diagnostics
         k_hat = np.asarray(diag.get("pareto_k") or [np.nan], dtype=float)
         psis_ran = "psis_reliable" in diag and not np.all(np.isnan(k_hat))
@@ -163,6 +163,10 @@ class Fit:
                 "rhat_max": diag.get("rhat_max"),
                 "ess_min": diag.get("ess_min"),
                 "divergences": diag.get("divergences"),
+                # MCMC samplers (nuts: ESS/s only; hmc, rwmh, admit, griddy: all three)
+                "acceptance_rate": diag.get("acceptance_rate"),
+                "ess_per_s_min": diag.get("ess_per_s_min"),
+                "geweke_max_abs": diag.get("geweke_max_abs"),
                 # None where PSIS did not run (NUTS, MLE, psis=False: k-hat is NaN)
                 "pareto_k_max": (float(np.max(k_hat)) if psis_ran and np.all(np.isfinite(k_hat))
                                  else None),

@@ -1,6 +1,6 @@
 """Command-line interface: ``bayesvol COMMAND``. Thin: parse, call the API, print, exit codes.
 
-Exit codes (DESIGN.md): 0 success; 2 bad input or usage, one line ``error: ...`` on stderr and
+Exit codes (docs/cli.md): 0 success; 2 bad input or usage, one line ``error: ...`` on stderr and
 no traceback; 1 an internal failure.
 """
 
@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import InputError, NumericalError
-from . import check, demo, fit, forecast, score, simulate  # noqa: F401  (register commands)
+from . import backtest, check, compare, demo, fit, forecast, score, simulate  # noqa: F401,E501  (register commands)
 from .app import app
 
 
