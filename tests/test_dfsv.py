@@ -602,3 +602,15 @@ def test_vi_matches_nuts_on_small_problem():
     cv, cn = vi.covariance(num_draws=1000).values, nuts.covariance(num_draws=1000).values
     rel = np.linalg.norm(cv - cn, axis=(1, 2)) / np.linalg.norm(cn, axis=(1, 2))
     assert np.mean(rel) < NUTS_COV_TOL, rel.mean()
+
+
+def test_two_sided_ewma_equals_the_direct_weighted_mean():
+    """The FFT form of the start's two-sided EWMA against its definition (missing dates out)."""
+    from bayesvol.inference.dfsv.start import two_sided_ewma
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(60, 3)) ** 2
+    mask = rng.random((60, 3)) > 0.2
+    w = 0.9 ** np.abs(np.subtract.outer(np.arange(60), np.arange(60)))  # [t, s]
+    expected = (w @ np.where(mask, x, 0.0)) / (w @ mask.astype(float))
+    np.testing.assert_allclose(two_sided_ewma(x, mask, lam=0.9), expected, rtol=1e-12)

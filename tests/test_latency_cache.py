@@ -127,6 +127,16 @@ STORED = """
         return lambda x, y: {{"sum": x + y, "prod": (x * y, jnp.sin(x))}}
 
     out = call_stored("test", "key-1", build, jnp.arange(3.0), jnp.ones(3))
+
+    def build_named():  # a NamedTuple result (as the pooled fit's start values are)
+        calls.append(1)
+        if {fail}:
+            raise AssertionError("traced again although the program is stored")
+        from bayesvol.inference.joint.start import JointStart
+        return lambda x: JointStart(x, 2 * x, 3 * x, 4 * x, x > 1, 5 * x)
+
+    named = call_stored("test_named", "key-1", build_named, jnp.arange(3.0))
+    assert type(named).__name__ == "JointStart" and named.ok.tolist() == [False, False, True]
     print(json.dumps({{"built": len(calls), "sum": out["sum"].tolist(),
                       "prod": out["prod"][0].tolist()}}))
 """
@@ -135,10 +145,11 @@ STORED = """
 def test_a_stored_program_is_loaded_by_a_later_process(tmp_path: Path) -> None:
     cache = str(tmp_path / "cache")
     first = _fresh(STORED.format(fail=False), tmp_path, BAYESVOL_CACHE_DIR=cache)
-    assert first == {"built": 1, "sum": [1.0, 2.0, 3.0], "prod": [0.0, 1.0, 2.0]}
+    assert first == {"built": 2, "sum": [1.0, 2.0, 3.0], "prod": [0.0, 1.0, 2.0]}
     stored = list((tmp_path / "cache" / "programs").rglob("test-*.jaxprog"))
     assert len(stored) == 1
-    assert stored[0].read_bytes().startswith(b"bayesvol-stored-program-1\n")  # not a pickle
+    assert list((tmp_path / "cache" / "programs").rglob("test_named-*.jaxprog"))
+    assert stored[0].read_bytes().startswith(b"bayesvol-stored-program-2\n")  # not a pickle
     second = _fresh(STORED.format(fail=True), tmp_path, BAYESVOL_CACHE_DIR=cache)
     assert second == {**first, "built": 0}
 
@@ -158,7 +169,7 @@ def test_without_a_cache_the_program_is_traced_every_time(tmp_path: Path) -> Non
     cache = str(tmp_path / "cache")
     _fresh(STORED.format(fail=False), tmp_path, BAYESVOL_CACHE_DIR=cache)
     out = _fresh(STORED.format(fail=False), tmp_path, BAYESVOL_CACHE="0")
-    assert out["built"] == 1
+    assert out["built"] == 2
 
 
 # --------------------------------------------------------------- in this test session

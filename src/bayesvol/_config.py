@@ -279,40 +279,94 @@ def _prune(root: Path) -> None:
         pass
 
 
-_MAGIC = b"bayesvol-stored-program-1\n"
+_MAGIC = b"bayesvol-stored-program-2\n"
+_TRUSTED_MODULES = ("bayesvol.", "optax.", "numpyro.", "jax.")
+_REGISTERED: set[str] = set()
+
+
+def _namedtuple_names(treedef) -> list[str]:
+    """'module:qualname' of every NamedTuple node in a pytree structure (e.g. JointStart,
+    optax states): JAX serialises those only once they are registered by name."""
+    found: list[str] = []
+    stack = [treedef]
+    while stack:
+        node = stack.pop()
+        data = node.node_data()
+        if data is not None:
+            cls = data[0]
+            if isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields"):
+                found.append(f"{cls.__module__}:{cls.__qualname__}")
+        stack.extend(node.children())
+    return sorted(set(found))
+
+
+def _register(names: list[str]) -> None:
+    """Register NamedTuple types (by 'module:qualname') for JAX's export serialisation.
+    Only types of bayesvol and the libraries it runs on are imported."""
+    import importlib
+
+    from jax import export
+
+    for name in names:
+        if name in _REGISTERED:
+            continue
+        module, _, qualname = name.partition(":")
+        if not (module + ".").startswith(_TRUSTED_MODULES):
+            raise ValueError(f"stored program names a type outside bayesvol: {name}")
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        try:
+            export.register_namedtuple_serialization(obj, serialized_name=name)
+        except ValueError:  # registered already (by another copy of this code)
+            pass
+        _REGISTERED.add(name)
 
 
 def _read(path: Path, sig: str):
     """The Exported stored at ``path`` if it was stored for ``sig``, else None.
 
-    File layout: a magic line, the signature's length (8 bytes, little-endian) and its UTF-8
-    text, then JAX's own serialisation of the Exported (``Exported.serialize``, a flatbuffer;
-    no pickle: loading a file never runs Python code from it).
+    File layout: a magic line; the signature's length (8 bytes, little-endian) and its UTF-8
+    text; the length and JSON list of the NamedTuple types in the program's argument and
+    result structures; then JAX's own serialisation of the Exported (``Exported.serialize``,
+    a flatbuffer). No pickle: loading a file runs no code from it.
     """
+    import json
+
     from jax import export
 
     data = path.read_bytes()
     if not data.startswith(_MAGIC):
         return None
     at = len(_MAGIC)
-    n = int.from_bytes(data[at:at + 8], "little")
-    at += 8
-    if data[at:at + n].decode("utf-8", errors="replace") != sig:
+    fields = []
+    for _ in range(2):
+        n = int.from_bytes(data[at:at + 8], "little")
+        fields.append(data[at + 8:at + 8 + n].decode("utf-8", errors="replace"))
+        at += 8 + n
+    if fields[0] != sig:
         return None
-    return export.deserialize(bytearray(data[at + n:]))
+    _register(json.loads(fields[1]))
+    return export.deserialize(bytearray(data[at:]))
 
 
 def _write(path: Path, sig: str, exported) -> None:
     """Store ``exported`` for ``sig`` (layout in :func:`_read`) under a temporary name, then
     rename it, so that concurrent writers never leave a partial file."""
+    import json
+
     tmp = None
     try:
+        names = sorted(set(_namedtuple_names(exported.in_tree)
+                           + _namedtuple_names(exported.out_tree)))
+        _register(names)
         blob = exported.serialize()
-        head = sig.encode("utf-8")
+        head = b"".join(len(x).to_bytes(8, "little") + x
+                        for x in (sig.encode("utf-8"), json.dumps(names).encode("utf-8")))
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jaxprog")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(_MAGIC + len(head).to_bytes(8, "little") + head + bytes(blob))
+            fh.write(_MAGIC + head + bytes(blob))
         os.replace(tmp, path)
     except Exception:  # not serialisable, or a full or read-only disk: the next process traces
         if tmp is not None and os.path.exists(tmp):

@@ -119,6 +119,12 @@ class HierGarchModel:
         if not self.lkj_eta > 0:
             raise ValueError(f"lkj_eta must be > 0, got {self.lkj_eta}")
 
+    @property
+    def program_key(self) -> str:
+        """Everything that determines the model's log densities (not ``decay``, which only
+        sets data weights): compiled programs are kept between processes under it."""
+        return f"hier-garch|{self.population}|{self.lkj_eta!r}|{self.priors!r}"
+
     # ------------------------------------------------------------------------- layout
     local = LOCAL
     local_dim = len(COORDS)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS
 
 from ...models.dfsv import DfsvModel
 from ..mcmc import convergence
@@ -93,6 +92,8 @@ def _potential(target: _NutsTarget, y: jax.Array, mask: jax.Array):
 def run_dfsv_nuts(model: DfsvModel, y: np.ndarray, mask: np.ndarray, key: jax.Array,
                   opts: DfsvNutsOptions = DfsvNutsOptions()) -> DfsvNutsResult:
     """NUTS on p(theta, x | y) for y, mask [T, N] (y may hold NaN where mask is False)."""
+    from numpyro.infer import MCMC, NUTS  # here: a VI fit need not import the sampler
+
     t0 = time.perf_counter()
     y = np.asarray(y, float)
     mask = np.asarray(mask, bool) & np.isfinite(y)

@@ -278,14 +278,13 @@ def _adam(lr, offdiag_rate: float) -> Adam:
                      "theta_U": offdiag_rate})
 
 
-@lru_cache(maxsize=16)
-def _program(model: DfsvModel, opts: DfsvVIOptions):
-    """The whole fit as one jitted program: the optimisation (``run_dfsv_loop``), then draws of
-    theta, their natural parameters and the log-variance paths' moments. The step size, the
-    iteration cap, the patience and the random stream are arguments, so the same compiled
-    program also evaluates the ELBO at fixed parameters: learning rate 0 and ``elbo_draws``
-    iterations leave the parameters (and their average) unchanged and fill the trace with
-    single-draw estimates at them. (Compiling the ELBO, the moments and the constrained draws
+def _run_fn(model: DfsvModel, opts: DfsvVIOptions):
+    """The whole fit as one function (jitted by ``_program``): the optimisation
+    (``run_dfsv_loop``), then draws of theta, their natural parameters and the log-variance paths'
+    moments. The step size, the iteration cap, the patience and the random stream are arguments, so
+    the same compiled program also evaluates the ELBO at fixed parameters: learning rate 0 and
+    ``elbo_draws`` iterations leave the parameters (and their average) unchanged and fill the trace
+    with single-draw estimates at them. (Compiling the ELBO, the moments and the constrained draws
     as separate programs, and splitting keys outside, added ~2-3 s to a cold fit.)"""
 
     def run(params0: dict, y: jax.Array, mask: jax.Array, key: jax.Array, stream: jax.Array,
@@ -305,7 +304,26 @@ def _program(model: DfsvModel, opts: DfsvVIOptions):
         return (params, out.elbo_trace, out.iterations, out.converged, out.failed, theta_draws,
                 moments, natural)
 
-    return jax.jit(run)
+    return run
+
+
+@lru_cache(maxsize=16)
+def _program(model: DfsvModel, opts: DfsvVIOptions):
+    return jax.jit(_run_fn(model, opts))
+
+
+def _stored_program(model: DfsvModel, opts: DfsvVIOptions):
+    """``_program``, kept between processes (bayesvol._config.call_stored): a new session
+    loads the traced fit instead of tracing it again (the model and options, frozen
+    dataclasses, determine it through their repr)."""
+    from ..._config import call_stored
+
+    key = f"dfsv|{model!r}|{opts!r}"
+
+    def call(*args):
+        return call_stored("dfsv_vi", key, lambda: _run_fn(model, opts), *args)
+
+    return call
 
 
 @dataclass
@@ -388,7 +406,7 @@ def run_dfsv_vi(model: DfsvModel, y: np.ndarray, mask: np.ndarray, key: jax.Arra
         params0, start = initial_params(model, y, mask, opts)
     params0 = {k: np.asarray(v, float) for k, v in params0.items()}
     y0 = np.where(mask, y, 0.0)
-    program = _program(model, opts)
+    program = _stored_program(model, opts)
     out = program(params0, y0, mask, key, 0, opts.step_size, opts.max_iter, opts.patience)
     params, trace, its, conv, failed, theta_draws, moments, natural = jax.device_get(out)
     its = int(its)

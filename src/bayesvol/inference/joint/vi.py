@@ -104,8 +104,8 @@ def _chunk(opts: JointVIOptions, n: int, length: int, draws: int) -> int:
     return int(max(1, min(n, 2**22 // max(1, length * draws))))
 
 
-@lru_cache(maxsize=32)
-def _program(model, opts: JointVIOptions, n: int, chunk: int):
+def _run_fn(model, opts: JointVIOptions, n: int, chunk: int):
+    """The whole fit as one function of (data, key): start, VI, draws and ELBOs."""
     family = LocalGlobalFamily(opts.family)
 
     def run(data: JointData, key: jax.Array):
@@ -137,7 +137,24 @@ def _program(model, opts: JointVIOptions, n: int, chunk: int):
         elbo0 = full_elbo(family, model, params0, e_g, e_l, data, chunk)  # same eps
         return params, trace, its, conv, failed, g, z, elbo, start, elbo0
 
-    return jax.jit(run)
+    return run
+
+
+@lru_cache(maxsize=32)
+def _program(model, opts: JointVIOptions, n: int, chunk: int):
+    return jax.jit(_run_fn(model, opts, n, chunk))
+
+
+def _call(model, opts: JointVIOptions, n: int, chunk: int, data: JointData, key: jax.Array):
+    """Run the fit's program; kept between processes (bayesvol._config.call_stored) when the
+    model has a ``program_key``, so a new session loads it instead of tracing it again."""
+    pk = getattr(model, "program_key", None)
+    if not isinstance(pk, str):
+        return _program(model, opts, n, chunk)(data, key)
+    from ..._config import call_stored
+
+    return call_stored("joint_vi", f"{pk}|{opts!r}|n={n}|chunk={chunk}",
+                       lambda: _run_fn(model, opts, n, chunk), data, key)
 
 
 @dataclass
@@ -174,8 +191,8 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
     # observations each went from -1784 to -3313 at 0.03 and to -1772 at 0.01).
     lr, retries = opts.learning_rate, 0
     while True:
-        run = _program(model, dataclasses.replace(opts, learning_rate=lr), n, chunk)
-        params, trace, its, conv, failed, g, z, elbo, start, elbo0 = run(data, key)
+        params, trace, its, conv, failed, g, z, elbo, start, elbo0 = _call(
+            model, dataclasses.replace(opts, learning_rate=lr), n, chunk, data, key)
         elbo, elbo0 = float(elbo), float(elbo0)
         diverged = not np.isfinite(elbo) or (np.isfinite(elbo0)
                                              and elbo < elbo0 - 1e-3 * abs(elbo0))
