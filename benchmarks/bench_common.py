@@ -38,3 +38,32 @@ def update_readme_block(readme: Path, name: str, lines: list[str]) -> bool:
         return False
     readme.write_text(text[: i + len(start)] + "\n" + "\n".join(lines) + "\n" + text[j:])
     return True
+
+
+def md_table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table under a ``### title`` heading, as lines (pipes in cells escaped)."""
+    def cell(x: str) -> str:
+        return str(x).replace("|", "\\|")
+
+    lines = [f"### {title}", "", "| " + " | ".join(cell(h) for h in header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return lines + [""]
+
+
+def machine_info() -> dict:
+    """Date, platform, usable CPUs, load average and library versions, for a results file."""
+    import datetime as dt
+    import os
+    import platform
+    import sys
+
+    import jax
+
+    import bayesvol as bv
+
+    return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "platform": platform.platform(), "python": sys.version.split()[0],
+            "cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
+            "loadavg_start": os.getloadavg(), "jax": jax.__version__,
+            "jax_backend": jax.default_backend(), "bayesvol": bv.__version__}

@@ -1,4 +1,5 @@
-"""``bayesvol demo``, the main job of the README, end to end on a short series."""
+"""``bayesvol demo``, the main job of the README, end to end on a short series (ending
+with a backtest and its HTML report)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,12 @@ def test_demo_writes_its_outputs_and_vi_agrees_with_nuts(tmp_path, capsys):
     assert "Loadings" in printed and "factor log-variance path vs truth" in printed
     forecast = pd.read_csv(out / "forecast.csv")
     assert len(forecast) > 0 and forecast.notna().all().all()
+    # step 8: a backtest of garch against EWMA on the factor panel, and two HTML reports
+    bt = json.loads((out / "backtest" / "summary.json").read_text())
+    assert set(bt["scores"]) == {"garch", "ewma"} and bt["verdict"]
+    for page in (out / "backtest" / "report.html", out / "fit_vi" / "report.html"):
+        text = page.read_text(encoding="utf-8")
+        assert 'id="scores"' in text or 'id="vi-vs-mcmc"' in text, page
+        assert "data:image/png;base64," in text and "http://" not in text, page
+    assert "8. backtest" in printed
+    assert f"backtest report: {out / 'backtest' / 'report.html'}" in printed

@@ -22,26 +22,35 @@ from ._config import cache_dir, set_cache_dir
 
 if TYPE_CHECKING:
     from .api import fit
+    from .comparison import compare, evidence
     from .data import ReturnsPanel, load_bundled, load_returns
     from .decay import select_decay
     from .forecast.predictive import prior_predictive
     from .inference.accuracy import accuracy_table, overlap_accuracy
+    from .inference.evidence.sensitivity import prior_sensitivity
     from .inference.runner import VIOptions
+    from .portfolio.backtest import backtest
+    from .reporting import report
     from .results import Fit
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Fit": ".results", "ReturnsPanel": ".data", "VIOptions": ".inference.runner",
-    "accuracy_table": ".inference.accuracy", "fit": ".api", "load_bundled": ".data",
+    "accuracy_table": ".inference.accuracy", "backtest": ".portfolio.backtest",
+    "compare": ".comparison",
+    "evidence": ".comparison", "fit": ".api", "load_bundled": ".data",
     "load_returns": ".data", "overlap_accuracy": ".inference.accuracy",
     "prior_predictive": ".forecast.predictive",
-    "select_decay": ".decay",
+    "prior_sensitivity": ".inference.evidence.sensitivity",
+    "report": ".reporting", "select_decay": ".decay",
 }
 
-__all__ = ["Fit", "ReturnsPanel", "VIOptions", "accuracy_table", "cache_dir", "fit",
-           "load_bundled", "load_returns", "overlap_accuracy", "prior_predictive",
-           "select_decay", "set_cache_dir"]
+__all__ = ["Fit", "ReturnsPanel", "VIOptions", "accuracy_table", "backtest", "cache_dir",
+           "compare",
+           "evidence", "fit", "load_bundled", "load_returns", "overlap_accuracy",
+           "prior_predictive", "prior_sensitivity", "report", "select_decay",
+           "set_cache_dir"]
 
 
 def __getattr__(name: str) -> object:

@@ -10,13 +10,16 @@ import numpy as np
 
 from .data import MIN_OBS_TO_FIT, ReturnsPanel, as_panel  # noqa: F401  (as_panel is re-exported)
 from .errors import InputError, NumericalError
+from .inference.mcmc.diagnostics import sampler_diagnostics
 from .inference.runner import (
+    SAMPLER_METHODS,
     VIOptions,
     check_vi_result,
     laplace_draws,
     psis_diagnostics,
     run_mode,
     run_nuts_batch,
+    run_sampler_batch,
     run_vi_batch,
 )
 from .models.registry import build_model as registry_build
@@ -30,8 +33,8 @@ def _model_class(name: str):
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
-METHODS = ("vi", "nuts", "mle", "map")
-JOINT_METHODS = ("vi", "nuts")
+METHODS = ("vi", "nuts", "mle", "map") + SAMPLER_METHODS
+JOINT_METHODS = ("vi", "nuts") + SAMPLER_METHODS
 _VI_FIELDS = {f.name for f in dataclasses.fields(VIOptions)}
 
 
@@ -68,7 +71,7 @@ def _options(cls, fields: set, vi, extra: dict):
 def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
         seed: int = 0, *, vi=None, num_warmup: int = 1000, num_samples: int = 1000,
         num_chains: int = 2, progress: bool = False, min_obs: int = MIN_OBS_TO_FIT,
-        asset_weights=None, **options) -> Fit:
+        asset_weights=None, sampler_options: dict | None = None, **options) -> Fit:
     """Fit a registered volatility model to every asset of ``data`` and return a :class:`Fit`.
 
     data: a ReturnsPanel, a wide DataFrame (dates x assets), a Series, an array [N, T] or a
@@ -77,18 +80,27 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
     one joint posterior; ragged panels welcome), ``dfsv`` (dynamic factor stochastic
     volatility; option ``factors`` K, ``idio``; returns a DfsvFit with ``covariance()``,
     ``correlation()``, ``log_variances()``, ``loadings()``) or ``fsv`` (the same with
-    Phi_f = 0). Model options go in ``options``: for garch
-    mean, start, priors, nu_map, psi1_map, ar (see models/garch.py: the default links
+    Phi_f = 0), or ``beta-t-egarch`` (the score-driven Beta-t-EGARCH of Harvey (2013), each
+    asset independently like garch; ``dist`` "gen-t" (shape v free) or "t" (v = 2), options
+    mean, intercept, priors; see models/beta_t_egarch.py). Model options go in ``options``:
+    for garch mean, start, priors, nu_map, psi1_map, ar (see models/garch.py: the default links
     ("log", "cloglog") fit a Gaussian q better than the paper's, with the same prior); for
     hier-garch population ("mvn" | "beta"), decay, lkj_eta, priors, and ``asset_weights``
     (models/hier_garch.py). Remaining keywords are VI options (VIOptions for garch,
     JointVIOptions for hier-garch, e.g. family, batch_size, num_draws), or pass ``vi=``.
-    method: ``vi``, ``nuts`` (num_warmup/num_samples/num_chains), and for garch also ``mle``
-    (maximum likelihood with delta-method standard errors) or ``map`` (mode + Laplace draws).
+    method: ``vi``, ``nuts`` (num_warmup/num_samples/num_chains), the other MCMC samplers
+    ``hmc`` (static HMC, the thesis's warm-up), ``rwmh`` (adaptive multivariate-t random
+    walk), ``admit`` (independence MH, adaptive Student-t mixture) and ``griddy`` (griddy
+    Gibbs), each with the same three counts and its own settings in ``sampler_options``
+    (see bayesvol.inference.mcmc; garch, beta-t-egarch and hier-garch), and for garch and
+    beta-t-egarch also ``mle`` (maximum likelihood with delta-method standard errors) or
+    ``map`` (mode + Laplace draws).
     """
-    panel = as_panel(data)
     if method not in METHODS:
         raise InputError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
+    if sampler_options and method not in SAMPLER_METHODS:
+        raise InputError(f"sampler_options apply to {', '.join(SAMPLER_METHODS)}, not {method}")
+    panel = as_panel(data)
     short = [a for a, n in zip(panel.assets, panel.n_obs_per_asset, strict=True) if n < min_obs]
     if short:
         raise InputError(f"asset '{short[0]}' has fewer than {min_obs} observations",
@@ -120,7 +132,8 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
         opts = _options(joint_cls, joint_fields, vi, vi_options)
         return fit_joint(mdl, panel, method, seed, opts, asset_weights=asset_weights,
                          num_warmup=num_warmup, num_samples=num_samples,
-                         num_chains=num_chains, progress=progress)
+                         num_chains=num_chains, progress=progress,
+                         sampler_options=sampler_options)
     if asset_weights is not None:
         raise InputError(f"asset_weights apply to pooled models, not {model}")
     opts = _options(VIOptions, _VI_FIELDS, vi, vi_options)
@@ -148,7 +161,22 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
                   diagnostics={"converged": ok and int(np.sum(res.divergences)) == 0,
                                "rhat_max": float(np.max(res.rhat_max)),
                                "ess_min": float(np.min(res.ess_min)),
+                               "ess_per_s_min": float(np.min(res.ess_min)) / res.seconds,
                                "divergences": int(np.sum(res.divergences))})
+    elif method in SAMPLER_METHODS:
+        try:
+            res = run_sampler_batch(mdl, sdata, key, method, num_warmup, num_samples,
+                                    num_chains, sampler_options, assets=panel.assets)
+        except (TypeError, ValueError) as exc:  # a bad sampler setting or schedule
+            raise InputError(f"method '{method}': {exc}") from None
+        out = Fit(**common, z=res.z, options={"num_warmup": num_warmup,
+                                              "num_samples": num_samples,
+                                              "num_chains": num_chains,
+                                              "sampler_options": dict(sampler_options or {})},
+                  diagnostics=sampler_diagnostics(res.diagnostics, res.info, num_chains))
+        out.runtime = {"total": time.perf_counter() - t0, "compile": res.compile_seconds,
+                       "inference": res.seconds}
+        return out
     else:
         mode = run_mode(mdl, sdata, likelihood_only=(method == "mle"))
         ok = np.asarray(mode.ok)

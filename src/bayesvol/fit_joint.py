@@ -22,8 +22,10 @@ from .results import Fit
 
 def fit_joint(model, panel: ReturnsPanel, method: str, seed: int, opts: JointVIOptions, *,
               asset_weights=None, num_warmup: int = 1000, num_samples: int = 1000,
-              num_chains: int = 2, progress: bool = False) -> Fit:
-    """Fit ``model`` (joint) to ``panel`` by ``vi`` or ``nuts``."""
+              num_chains: int = 2, progress: bool = False,
+              sampler_options: dict | None = None) -> Fit:
+    """Fit ``model`` (joint) to ``panel`` by ``vi``, ``nuts`` or another MCMC sampler of
+    inference/mcmc (hmc, rwmh, admit, griddy) on the same joint density."""
     t0 = time.perf_counter()
     try:
         data = model.prepare(panel, asset_weights=asset_weights)
@@ -49,6 +51,27 @@ def fit_joint(model, panel: ReturnsPanel, method: str, seed: int, opts: JointVIO
                                "retries": res.retries, "learning_rate": res.learning_rate,
                                "minibatch": res.minibatch,
                                "start_ok": np.asarray(res.start_ok).tolist()})
+    elif method != "nuts":
+        from .inference.joint.nuts import run_joint_sampler
+        from .inference.mcmc.diagnostics import sampler_diagnostics
+        from .inference.runner import json_info
+
+        try:
+            res = run_joint_sampler(model, data, key, method, num_warmup, num_samples,
+                                    num_chains, sampler_options)
+        except (TypeError, ValueError) as exc:  # a bad sampler setting or schedule
+            raise InputError(f"method '{method}': {exc}") from None
+        o = res.output
+        diag = sampler_diagnostics([o.diagnostics], [json_info(o.info)], num_chains)
+        diag["start_ok"] = res.start_ok
+        out = Fit(**common, z=res.z, g=res.g,
+                  options={"num_warmup": num_warmup, "num_samples": num_samples,
+                           "num_chains": num_chains,
+                           "sampler_options": dict(sampler_options or {}), **extra},
+                  diagnostics=diag)
+        out.runtime = {"total": time.perf_counter() - t0, "compile": o.compile_seconds,
+                       "inference": o.seconds}
+        return out
     else:
         res = run_joint_nuts(model, data, key, num_warmup, num_samples, num_chains, progress)
         if not res.finite:
@@ -59,6 +82,7 @@ def fit_joint(model, panel: ReturnsPanel, method: str, seed: int, opts: JointVIO
                            "num_chains": num_chains, **extra},
                   diagnostics={"converged": bool(ok and res.divergences == 0),
                                "rhat_max": res.rhat_max, "ess_min": res.ess_min,
+                               "ess_per_s_min": res.ess_min / res.seconds,
                                "divergences": res.divergences})
     out.runtime = {"total": time.perf_counter() - t0}
     return out

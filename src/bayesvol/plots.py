@@ -49,7 +49,8 @@ def _asset_name(assets: tuple[str, ...], asset: int | str) -> tuple[int, str]:
 
 
 def _title(fit, name: str) -> str:
-    return f"{name}: GARCH(1,1)-{fit.model.dist}, {fit.method}"
+    label = getattr(fit.model, "label", fit.model.name)
+    return f"{name}: {label}-{fit.model.dist}, {fit.method}"
 
 
 def plot_volatility(fit, asset: int | str = 0, ax: Axes | None = None, two_sigma: bool = False,

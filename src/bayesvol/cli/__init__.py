@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import InputError, NumericalError
-from . import backtest, check, compare, demo, fit, forecast, score, simulate  # noqa: F401,E501  (register commands)
+from . import backtest, check, compare, demo, fit, forecast, report, score, simulate  # noqa: F401,E501  (register commands)
 from .app import app
 
 

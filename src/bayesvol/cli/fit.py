@@ -29,11 +29,16 @@ def print_summary(fit, title: str) -> None:
 def fit(
     file: Path = typer.Argument(..., help="returns file (CSV or Parquet, wide or long)"),
     model: str = typer.Option("garch", "--model",
-                              help="model name: garch, hier-garch, dfsv, fsv"),
+                              help="model name: garch, hier-garch, dfsv, fsv, beta-t-egarch"),
     dist: str = typer.Option(None, "--dist",
                              help="innovations: normal (garch default), t, skewt; "
-                                  "hier-garch: t only"),
-    method: str = typer.Option("vi", "--method", help="vi, nuts, mle or map (garch)"),
+                                  "hier-garch: t only; beta-t-egarch: gen-t (v free, "
+                                  "default) or t (v = 2)"),
+    method: str = typer.Option(
+        "vi", "--method",
+        help="vi (default); MCMC: nuts, hmc (static HMC), rwmh (adaptive random-walk MH), "
+             "admit (independence MH, Student-t mixture), griddy (griddy Gibbs); mle or map "
+             "(garch, beta-t-egarch)"),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(..., "--out", help="output folder"),
     prices: bool = typer.Option(False, "--prices", help="the file holds prices"),
@@ -62,15 +67,16 @@ def fit(
                                   help="VI/MAP: posterior draws returned"),
     psis_draws: int = typer.Option(1000, "--psis-draws",
                                    help="VI: proposals from q weighted by PSIS (>= draws used)"),
-    num_warmup: int = typer.Option(1000, "--num-warmup", help="NUTS warm-up"),
-    num_samples: int = typer.Option(1000, "--num-samples", help="NUTS draws per chain"),
-    num_chains: int = typer.Option(2, "--num-chains", help="NUTS chains"),
+    num_warmup: int = typer.Option(1000, "--num-warmup", help="MCMC warm-up per chain"),
+    num_samples: int = typer.Option(1000, "--num-samples", help="MCMC draws per chain"),
+    num_chains: int = typer.Option(2, "--num-chains", help="MCMC chains"),
 ) -> None:
     """Fit a model to a returns file and write summary.json and posterior.nc."""
     import dataclasses
     import sys
     from contextlib import nullcontext
 
+    from ..api import METHODS
     from ..api import fit as fit_api
     from ..data import load_returns
     from ..errors import InputError
@@ -83,6 +89,8 @@ def fit(
         except ValueError as exc:
             raise InputError(str(exc)) from None
 
+    if method not in METHODS:
+        fail(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
     if out.exists() and not out.is_dir():
         fail(f"{out}: --out must be a folder, and a file of that name exists")
     if preset not in ("fast", "paper"):
@@ -116,6 +124,10 @@ def fit(
     diag = result.summary_dict()["diagnostics"]
     console.print(f"runtime {result.runtime['total']:.2f} s; converged: {diag['converged']}; "
                   f"wrote {out / 'summary.json'} and {out / 'posterior.nc'}")
+    if diag.get("acceptance_rate") is not None:
+        console.print(f"acceptance {diag['acceptance_rate']:.3f}; min ESS "
+                      f"{diag['ess_min']:.0f}, min ESS/s {diag['ess_per_s_min']:.1f}; "
+                      f"max |Geweke z| {diag['geweke_max_abs'] or float('nan'):.2f}")
     if not diag["converged"]:
         console.print("[yellow]note:[/yellow] the fit did not meet its convergence rule "
                       "(see summary.json diagnostics)")

@@ -3,10 +3,10 @@
     bayesvol simulate MODEL [--assets N] [--T T] [--factors K] [--dist D] [--seed S]
                             --out FILE.csv [--truth FILE.json]
 
-MODEL is garch, hier-garch, dfsv or fsv (defaults: bayesvol.simulate.registry). Output is
-deterministic by seed (same seed, byte-identical files) and written atomically. Bad option
-values exit 2 with one ``error: ...`` line. The simulators (JAX) are imported only when the
-command runs, so ``bayesvol --help`` and ``bayesvol simulate --help`` stay fast.
+MODEL is garch, hier-garch, dfsv, fsv or beta-t-egarch (defaults: bayesvol.simulate.registry).
+Output is deterministic by seed (same seed, byte-identical files) and written atomically. Bad
+option values exit 2 with one ``error: ...`` line. The simulators (JAX) are imported only when
+the command runs, so ``bayesvol --help`` and ``bayesvol simulate --help`` stay fast.
 """
 
 from __future__ import annotations
@@ -42,14 +42,15 @@ def _check_target(path: Path, option: str) -> None:
 
 @app.command("simulate")
 def simulate_command(
-    model: str = typer.Argument(..., help="garch, hier-garch, dfsv or fsv"),
+    model: str = typer.Argument(..., help="garch, hier-garch, dfsv, fsv or beta-t-egarch"),
     assets: int | None = typer.Option(
-        None, "--assets", help="number of assets (default: garch 1, others 10)"),
+        None, "--assets", help="number of assets (default: garch and beta-t-egarch 1, others 10)"),
     T: int | None = typer.Option(None, "--T", help="number of days (default: 1000)"),
     factors: int | None = typer.Option(
         None, "--factors", help="factors, dfsv and fsv only (default: 2)"),
     dist: str | None = typer.Option(
-        None, "--dist", help="garch: normal, t or skewt (default: normal)"),
+        None, "--dist", help="garch: normal, t or skewt (default: normal); beta-t-egarch: gen-t "
+                     "(v free, default) or t (v = 2)"),
     seed: int = typer.Option(0, "--seed", help="random seed (>= 0)"),
     out: Path = typer.Option(..., "--out", help="returns file to write (wide CSV)"),
     truth: Path | None = typer.Option(None, "--truth", help="truth file to write (JSON)"),

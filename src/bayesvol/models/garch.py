@@ -74,7 +74,13 @@ from .priors import (
     shifted_exp_logpdf,
 )
 from .recurrence import linear_recurrence
-from .series import SeriesData, align_left, bucket_length, series_data  # noqa: F401
+from .series import (  # noqa: F401
+    PerAssetSeriesModel,
+    SeriesData,
+    align_left,
+    bucket_length,
+    series_data,
+)
 
 _BACKCAST_DECAY = 0.94
 
@@ -93,7 +99,7 @@ _BACKCAST_WINDOW = 75
 
 
 @dataclass(frozen=True)
-class GarchModel:
+class GarchModel(PerAssetSeriesModel):
     """GARCH(1,1) model definition: parameter map, prior, likelihood, filter, forecast."""
 
     dist: str = "normal"
@@ -105,6 +111,7 @@ class GarchModel:
     ar: bool = False
 
     name = "garch"
+    label = "GARCH(1,1)"  # plot titles
 
     def __post_init__(self) -> None:
         if self.nu_map not in ("softplus", "log"):
@@ -194,21 +201,6 @@ class GarchModel:
         if "xi" in self.shape_params:
             cols.append(inv_softplus(jnp.asarray(params["xi"], dtype=float)))
         return jnp.stack(jnp.broadcast_arrays(*cols), axis=-1)
-
-    @property
-    def program_key(self) -> str:
-        """Determines every program traced from this model (inference/runner.py keeps them
-        between processes): the repr of this frozen dataclass, priors included."""
-        return repr(self)
-
-    # ------------------------------------------------------------------ data preparation
-    def prepare(self, panel) -> SeriesData:
-        """Model input from a ReturnsPanel: left-aligned, bucket-padded (models/series.py)."""
-        return series_data(panel)
-
-    def series(self, panel) -> SeriesData:
-        """Per-asset (y, mask) for volatility, forecasts and scores (= ``prepare``)."""
-        return series_data(panel)
 
     # ----------------------------------------------------------------------- densities
     def log_prior(self, z: jax.Array) -> jax.Array:

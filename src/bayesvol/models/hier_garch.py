@@ -108,6 +108,7 @@ class HierGarchModel:
     priors: HierPriors = field(default_factory=HierPriors)
 
     name = "hier-garch"
+    label = "pooled AR(1)-GARCH(1,1)"  # plot titles
     dist = "t"
     joint = True
 
@@ -118,12 +119,6 @@ class HierGarchModel:
             raise ValueError(f"decay must lie in (0, 1], got {self.decay}")
         if not self.lkj_eta > 0:
             raise ValueError(f"lkj_eta must be > 0, got {self.lkj_eta}")
-
-    @property
-    def program_key(self) -> str:
-        """Everything that determines the model's log densities (not ``decay``, which only
-        sets data weights): compiled programs are kept between processes under it."""
-        return f"hier-garch|{self.population}|{self.lkj_eta!r}|{self.priors!r}"
 
     # ------------------------------------------------------------------------- layout
     local = LOCAL

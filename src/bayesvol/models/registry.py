@@ -13,6 +13,7 @@ make each one.
 
 from __future__ import annotations
 
+from .beta_t_egarch import BetaTEgarchModel
 from .dfsv import DfsvModel
 from .garch import GarchModel
 from .hier_garch import HierGarchModel
@@ -22,6 +23,7 @@ MODELS: dict[str, type] = {
     "hier-garch": HierGarchModel,
     "dfsv": DfsvModel,
     "fsv": DfsvModel,
+    "beta-t-egarch": BetaTEgarchModel,
 }
 
 FACTOR_PRESETS: dict[str, dict] = {"dfsv": {}, "fsv": {"factor_ar": False}}

@@ -67,3 +67,24 @@ def series_data(panel, bucket: bool = True) -> SeriesData:
     """Left-aligned, bucket-padded (y, mask) of a panel."""
     y, m, _ = series_arrays(panel, bucket)
     return SeriesData(jnp.asarray(y), jnp.asarray(m))
+
+
+class PerAssetSeriesModel:
+    """Shared plumbing of models fitted to each asset's own series (garch, beta-t-egarch).
+
+    ``program_key``: the repr of the (frozen dataclass) model, priors included, which
+    determines every program traced from it (inference/runner.py keeps those between
+    processes); ``prepare`` and ``series``: the left-aligned, bucket-padded arrays above.
+    """
+
+    @property
+    def program_key(self) -> str:
+        return repr(self)
+
+    def prepare(self, panel) -> SeriesData:
+        """Model input from a ReturnsPanel: left-aligned, bucket-padded."""
+        return series_data(panel)
+
+    def series(self, panel) -> SeriesData:
+        """Per-asset (y, mask) for volatility, forecasts and scores (= ``prepare``)."""
+        return series_data(panel)

@@ -9,6 +9,7 @@ its defaults:
 | hier-garch | hier_garch.simulate_hier_garch             | 10 assets, T 1000, dist t (only) |
 | dfsv       | dfsv.simulate_dfsv (dfsv.md)               | 10 assets, 2 factors, T 1000     |
 | fsv        | dfsv.fsv_preset (fsv-vb.md 1.1-1.4)        | 10 assets, 2 factors, T 1000     |
+| beta-t-egarch | beta_t_egarch.simulate_beta_t_egarch    | 1 asset, T 1000, dist gen-t      |
 
 Model parameters other than these are the simulators' documented defaults.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 from ..distributions import get_innovation
 from ..errors import InputError
 from ._common import Simulation, check_int
+from .beta_t_egarch import simulate_beta_t_egarch
 from .dfsv import fsv_preset, simulate_dfsv
 from .garch import simulate_garch
 from .hier_garch import simulate_hier_garch
@@ -27,6 +29,7 @@ MODELS: dict[str, dict[str, int | str | None]] = {
     "hier-garch": {"n_assets": 10, "T": 1000, "n_factors": None, "dist": "t"},
     "dfsv": {"n_assets": 10, "T": 1000, "n_factors": 2, "dist": "normal"},
     "fsv": {"n_assets": 10, "T": 1000, "n_factors": 2, "dist": "normal"},
+    "beta-t-egarch": {"n_assets": 1, "T": 1000, "n_factors": None, "dist": "gen-t"},
 }
 
 
@@ -39,9 +42,11 @@ def simulate_model(
     dist: str | None = None,
     seed: int = 0,
 ) -> Simulation:
-    """Simulate ``model`` (garch, hier-garch, dfsv, fsv) with the table's defaults.
+    """Simulate ``model`` (garch, hier-garch, dfsv, fsv, beta-t-egarch) with the table's
+    defaults.
 
-    Returns the simulator's result (GarchSimulation, HierGarchSimulation or DFSVSimulation),
+    Returns the simulator's result (GarchSimulation, HierGarchSimulation, DFSVSimulation or
+    BetaTEgarchSimulation),
     each with ``returns`` [N, T], ``dates``, ``assets``, ``truth`` and ``to_frame()``.
     Raises InputError on an unknown model or a setting that does not apply to it.
     """
@@ -54,6 +59,8 @@ def simulate_model(
     seed = check_int("seed", seed, 0)
     if spec["n_factors"] is None and n_factors is not None:
         raise InputError(f"the number of factors applies only to dfsv and fsv, not {key}")
+    if key == "beta-t-egarch":  # its own innovations: gen-t (v free) or t (v = 2)
+        return simulate_beta_t_egarch(T, dist=dist or "gen-t", n_assets=n, seed=seed)
     if dist is not None:
         try:
             dist = get_innovation(dist).name
