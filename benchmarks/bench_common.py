@@ -67,3 +67,18 @@ def machine_info() -> dict:
             "cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
             "loadavg_start": os.getloadavg(), "jax": jax.__version__,
             "jax_backend": jax.default_backend(), "bayesvol": bv.__version__}
+
+
+def render(table: Table, markdown: bool) -> str:
+    """A table as Markdown (``### title`` and a pipe table, pipes in cells escaped) or as
+    aligned plain text for the terminal."""
+    title, header, rows = table
+    if markdown:
+        return "\n".join(md_table(title, header, rows)[:-1]) + "\n"
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+
+    def fmt_row(r) -> str:
+        return "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True))
+
+    return "\n".join([title, line, fmt_row(header), line, *map(fmt_row, rows), line]) + "\n"

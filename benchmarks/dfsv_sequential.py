@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import Table, fmt, log  # noqa: E402
+from bench_common import Table, fmt, log, render  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("speed", "selection")
@@ -255,17 +255,6 @@ def selection_tables(out: dict, cfg: dict) -> list[Table]:
 
 
 # ------------------------------------------------------------------------- output
-def render(table: Table, markdown: bool) -> str:
-    title, header, rows = table
-    if markdown:
-        esc = lambda x: str(x).replace("|", "\\|")  # noqa: E731
-        lines = [f"### {title}", "", "| " + " | ".join(map(esc, header)) + " |",
-                 "|" + "|".join("---" for _ in header) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(map(esc, r)) + " |" for r in rows]) + "\n"
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    line = "  ".join("-" * w for w in widths)
-    fmt_row = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True))  # noqa: E731
-    return "\n".join([title, line, fmt_row(header), line, *map(fmt_row, rows), line]) + "\n"
 
 
 def machine_info() -> dict:
