@@ -69,7 +69,7 @@ import xarray as xr
 from jax import lax
 from scipy.special import logsumexp
 
-from ..data import ReturnsPanel, as_panel
+from ..data import ReturnsPanel
 from ..errors import InputError
 from ..filtering.factor_kalman import factor_kalman_step
 from ..filtering.rbpf import RbpfParams, rbpf_point_state, rbpf_scan
@@ -87,7 +87,7 @@ from .garch_forecast import (
     level_label,
 )
 from .risk import expected_shortfall, value_at_risk
-from .score import ScoreTerms
+from .score import ScoreTerms, checked_new_panel
 
 JOINT = "__joint__"
 _ELEMENTS = 2**22          # bound on draws x paths x dates per compiled chunk
@@ -581,26 +581,11 @@ class FactorScoreTerms(ScoreTerms):
 
 def new_panel_dfsv(fit, new_returns) -> ReturnsPanel:
     """The new returns as a panel checked against the fit: known assets, dates after the
-    fit's last. Raises InputError."""
-    if isinstance(new_returns, np.ndarray):
-        raise InputError("new returns need their dates: pass a DataFrame indexed by date, a "
-                         "file or a ReturnsPanel, not an array")
-    new = as_panel(new_returns)
-    known = set(fit.assets)
-    unknown = [a for a in new.assets if a not in known]
-    if unknown:
-        raise InputError(f"asset '{unknown[0]}' is not in the fit (its assets: "
-                         f"{', '.join(fit.assets)})", source=new.source, column=unknown[0])
+    fit's last (forecast.score.checked_new_panel). Raises InputError."""
     if not isinstance(fit.times, pd.DatetimeIndex):
         raise InputError("scoring needs a fit whose times are dates (fit a DataFrame indexed "
                          "by date)")
-    last = fit.times[-1]
-    bad = np.flatnonzero(new.dates <= last)
-    if bad.size:
-        raise InputError(f"new returns must come strictly after the fit's last date "
-                         f"{_fmt_ts(last)}: date {_fmt_ts(new.dates[bad[0]])} does not",
-                         source=new.source)
-    return new
+    return checked_new_panel(fit.assets, fit.times[-1], new_returns)
 
 
 @lru_cache(maxsize=16)

@@ -80,21 +80,25 @@ class ScoreTerms:
 
 # ------------------------------------------------------------------------------ new data
 def new_panel(fit, new_returns) -> ReturnsPanel:
-    """The new returns as a panel, checked against the fit: known assets, later dates.
+    """The new returns as a panel, checked against the fit: known assets, later dates
+    (:func:`checked_new_panel`)."""
+    return checked_new_panel(fit.assets, fit.panel.dates[-1], new_returns)
 
-    Raises InputError naming the column of an asset the fit does not know, or the first new
-    date that is not strictly after the fit's last date.
+
+def checked_new_panel(assets, last, new_returns) -> ReturnsPanel:
+    """``new_returns`` as a panel whose assets are among ``assets`` and whose dates all come
+    after ``last``. Raises InputError naming the column of an asset not in ``assets``, or the
+    first new date that is not strictly after ``last``.
     """
     if isinstance(new_returns, np.ndarray):
         raise InputError("new returns need their dates: pass a DataFrame indexed by date, a "
                          "file or a ReturnsPanel, not an array")
     new = as_panel(new_returns)
-    known = set(fit.assets)
+    known = set(assets)
     unknown = [a for a in new.assets if a not in known]
     if unknown:
         raise InputError(f"asset '{unknown[0]}' is not in the fit (its assets: "
-                         f"{', '.join(fit.assets)})", source=new.source, column=unknown[0])
-    last = fit.panel.dates[-1]
+                         f"{', '.join(assets)})", source=new.source, column=unknown[0])
     bad = np.flatnonzero(new.dates <= last)
     if bad.size:
         raise InputError(f"new returns must come strictly after the fit's last date "
