@@ -55,6 +55,7 @@ def test_garch_sp500(tmp_path):
         assert "S&P 500" in printed and fit["n_obs"] == 1006
 
 
+@pytest.mark.slow  # about 2 min cold; the pooled model's CLI and API are tested elsewhere
 @pytest.mark.skipif(importlib.util.find_spec("skfolio") is None,
                     reason="needs skfolio's bundled prices (pip install -e '.[bench]')")
 def test_hier_garch_skfolio(tmp_path):

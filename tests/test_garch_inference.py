@@ -44,6 +44,7 @@ def test_posterior_shrinks_with_more_data():
         assert err_long < 3 * s_long.loc[name, "sd"], name
 
 
+@pytest.mark.slow  # about 1.5 min; the demo test checks VI against NUTS on a GARCH too
 def test_vi_matches_nuts_on_a_short_series():
     """Full-rank VI against NUTS on the same model: the issue's goal, overlap accuracy of at
     least 95% for every parameter, with 10000 PSIS-resampled VI draws against 2 x 5000 NUTS

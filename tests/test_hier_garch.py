@@ -115,6 +115,7 @@ def test_save_load_round_trip_and_forecast(recovery, tmp_path):
     assert np.all(np.isfinite(fc.risk.to_numpy()))
 
 
+@pytest.mark.slow  # about 1-2 min; benchmarks/hier_garch.py measures VI against NUTS
 def test_vi_agrees_with_nuts_on_a_small_panel():
     """The in-sample volatility paths and the AR coefficients agree with NUTS.
 
@@ -140,6 +141,7 @@ def test_vi_agrees_with_nuts_on_a_small_panel():
     assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio
 
 
+@pytest.mark.slow  # about 1-2 min; benchmarks/hier_garch.py has minibatch vs full batch
 def test_minibatch_reaches_the_full_batch_posterior():
     sim = simulate_hier_garch(16, 300, seed=2, ragged=False)
     frame = sim.to_frame()

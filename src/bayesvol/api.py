@@ -92,14 +92,31 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
     ``hmc`` (static HMC, the thesis's warm-up), ``rwmh`` (adaptive multivariate-t random
     walk), ``admit`` (independence MH, adaptive Student-t mixture) and ``griddy`` (griddy
     Gibbs), each with the same three counts and its own settings in ``sampler_options``
-    (see bayesvol.inference.mcmc; garch, beta-t-egarch and hier-garch), and for garch and
+    (see bayesvol.inference.mcmc; garch, beta-t-egarch and hier-garch; NUTS on per-asset and
+    system models takes ``dense_mass``, ``chain_method`` ("vectorized" runs all chains in
+    one program) and ``target_accept`` there), and for garch and
     beta-t-egarch also ``mle`` (maximum likelihood with delta-method standard errors) or
-    ``map`` (mode + Laplace draws).
+    ``map`` (mode + Laplace draws). ``gas-t-cov`` (the multivariate Student-t GAS
+    covariance model, one parameter vector for the panel; options variant "full" | "scalar" |
+    "hier", centred, demean; see models/gas_t_cov.py) returns a
+    :class:`bayesvol.results_system.SystemFit` (``covariance()``, ``correlation()``,
+    ``score()``) and takes every method above.
     """
     if method not in METHODS:
         raise InputError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
-    if sampler_options and method not in SAMPLER_METHODS:
-        raise InputError(f"sampler_options apply to {', '.join(SAMPLER_METHODS)}, not {method}")
+    if sampler_options and method not in SAMPLER_METHODS + ("nuts",):
+        raise InputError(f"sampler_options apply to nuts, {', '.join(SAMPLER_METHODS)}, not "
+                         f"{method}")
+    if getattr(_model_class(model), "system", False):
+        # one parameter vector for the whole panel (e.g. gas-t-cov): bayesvol.fit_system
+        from .fit_system import fit_system_api
+
+        if asset_weights is not None:
+            raise InputError(f"asset_weights apply to pooled models, not {model}")
+        return fit_system_api(_model_class(model), data, model, method, seed, dist, vi,
+                              options, num_warmup=num_warmup, num_samples=num_samples,
+                              num_chains=num_chains, progress=progress,
+                              sampler_options=sampler_options)
     panel = as_panel(data)
     short = [a for a, n in zip(panel.assets, panel.n_obs_per_asset, strict=True) if n < min_obs]
     if short:
@@ -151,13 +168,19 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
                                "iterations_per_asset": res.iterations.tolist(),
                                "mode_ok": res.mode_ok.tolist(), **psis_diagnostics(res)})
     elif method == "nuts":
-        res = run_nuts_batch(mdl, sdata, key, num_warmup, num_samples, num_chains, progress)
+        try:
+            res = run_nuts_batch(mdl, sdata, key, num_warmup, num_samples, num_chains,
+                                 progress, sampler_options)
+        except ValueError as exc:  # a bad NUTS setting
+            raise InputError(f"method 'nuts': {exc}") from None
         if not np.all(res.finite):
             raise NumericalError("NUTS produced non-finite draws")
         ok = bool(np.all(res.rhat_max < 1.05)) if num_chains > 1 else True
         out = Fit(**common, z=res.z, options={"num_warmup": num_warmup,
                                               "num_samples": num_samples,
-                                              "num_chains": num_chains},
+                                              "num_chains": num_chains,
+                                              **({"sampler_options": dict(sampler_options)}
+                                                 if sampler_options else {})},
                   diagnostics={"converged": ok and int(np.sum(res.divergences)) == 0,
                                "rhat_max": float(np.max(res.rhat_max)),
                                "ess_min": float(np.min(res.ess_min)),

@@ -65,7 +65,7 @@ def _labels(items, fits) -> list[str]:
         if isinstance(obj, (str, os.PathLike)):
             label = Path(obj).name or str(obj)
         else:
-            label = f"{f.model.name}-{f.model.dist}-{f.method}"
+            label = f"{f.model.name}-{getattr(f.model, 'dist', '')}-{f.method}"
         labels.append(label)
     seen: dict[str, int] = {}
     out = []
@@ -76,11 +76,42 @@ def _labels(items, fits) -> list[str]:
     return out
 
 
+def _data(fit):
+    """The data a fit conditions on: its returns panel, or a system model's own input (e.g.
+    a credit-intensity fit's events)."""
+    return fit.panel if hasattr(fit, "panel") else fit.input
+
+
+def _same_events(a, b) -> bool:
+    """Two non-returns inputs hold the same data: for event tables the event times, counts,
+    numbers at risk and type names (what the likelihood reads), else every public field."""
+    if type(a) is not type(b):
+        return False
+    keys = ("time", "y", "K", "types")
+    if not all(hasattr(a, k) for k in keys):
+        keys = tuple(k for k in vars(a) if not k.startswith("_") and k != "source")
+    for k in keys:
+        x, y = getattr(a, k), getattr(b, k, None)
+        if isinstance(x, np.ndarray | pd.Index) or isinstance(y, np.ndarray | pd.Index):
+            x, y = np.asarray(x), np.asarray(y)
+            if x.shape != y.shape or not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
 def same_data(fits: Sequence, names: Sequence[str]) -> None:
-    """InputError unless every fit holds the same returns (assets, dates and values)."""
-    ref = fits[0].panel
+    """InputError unless every fit holds the same data: the same returns (assets, dates and
+    values), or the same events for system models fitted to events."""
+    ref = _data(fits[0])
     for f, name in zip(fits[1:], names[1:], strict=True):
-        p = f.panel
+        p = _data(f)
+        if not (hasattr(p, "values") and hasattr(ref, "values")):
+            if not _same_events(p, ref):
+                raise InputError(f"{name} and {names[0]} are fits of different data: "
+                                 "marginal likelihoods compare models of the same data only")
+            continue
         same = (tuple(p.assets) == tuple(ref.assets) and len(p.dates) == len(ref.dates)
                 and bool(np.all(np.asarray(p.dates) == np.asarray(ref.dates)))
                 and p.values.shape == ref.values.shape

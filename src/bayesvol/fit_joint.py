@@ -73,6 +73,8 @@ def fit_joint(model, panel: ReturnsPanel, method: str, seed: int, opts: JointVIO
                        "inference": o.seconds}
         return out
     else:
+        if sampler_options:
+            raise InputError("sampler_options do not apply to NUTS on a pooled model")
         res = run_joint_nuts(model, data, key, num_warmup, num_samples, num_chains, progress)
         if not res.finite:
             raise NumericalError("NUTS produced non-finite draws")

@@ -444,7 +444,12 @@ def fit_kind(out_dir: str | os.PathLike) -> str:
 
 def load_fit(out_dir: str | os.PathLike):
     """Load the fit saved in ``out_dir``: a ``bayesvol.dfsv_fit.DfsvFit`` for a factor SV fit
-    (``fit_kind``), else a :class:`Fit` (``Fit.load``). Both have ``forecast`` and ``score``."""
+    (``fit_kind``), a ``bayesvol.results_system.SystemFit`` for a system model (gas-t-cov,
+    credit-intensity), else a :class:`Fit` (``Fit.load``)."""
+    from .results_system import SystemFit, is_system_dir
+
+    if is_system_dir(out_dir):
+        return SystemFit.load(out_dir)
     if fit_kind(out_dir) == "factor":
         from .dfsv_fit import DfsvFit
 

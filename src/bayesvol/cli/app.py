@@ -14,8 +14,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# piped or captured output (logs, scripts, tests) is not wrapped at 80 columns, so paths and
+# messages stay whole; a terminal wraps as usual
+console = Console(soft_wrap=not sys.stdout.isatty())
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 @app.callback()

@@ -18,7 +18,9 @@
 8. backtest: a small rolling backtest of garch (VI) against the EWMA baseline on the factor
    SV panel of step 7 (two windows of half the panel each, forecasting its second half),
    written to DIR/backtest, then the HTML reports of that backtest (DIR/backtest/report.html)
-   and of the VI fit against NUTS (DIR/fit_vi/report.html; docs/report.md).
+   and of the VI fit against NUTS (DIR/fit_vi/report.html; docs/report.md);
+9. score-driven models and model comparison (cli/demo_gas.py): the Beta-Gen-t-EGARCH on the
+   series of step 1, compared with the GARCH fit by bridge sampling, in DIR/gas.
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ def demo(
     pooled_demo(out / "pooled", seed=seed, n_assets=pooled_assets, T=pooled_T)
     factor_demo(out / "factor", seed=seed, n_assets=factor_assets, T=factor_T)
     backtest_demo(out, out / "factor" / "panel.csv", seed=seed)
+    from .demo_gas import gas_demo
+
+    gas_demo(out / "gas", panel, vi, seed=seed)
 
 
 def pooled_demo(out: Path, seed: int = 0, n_assets: int = 16, T: int = 750) -> None:

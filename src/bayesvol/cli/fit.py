@@ -29,7 +29,9 @@ def print_summary(fit, title: str) -> None:
 def fit(
     file: Path = typer.Argument(..., help="returns file (CSV or Parquet, wide or long)"),
     model: str = typer.Option("garch", "--model",
-                              help="model name: garch, hier-garch, dfsv, fsv, beta-t-egarch"),
+                              help="model name: garch, hier-garch, dfsv, fsv, beta-t-egarch, "
+                                   "gas-t-cov, credit-intensity (FILE: rating histories "
+                                   "firm,date,rating or an event-count file)"),
     dist: str = typer.Option(None, "--dist",
                              help="innovations: normal (garch default), t, skewt; "
                                   "hier-garch: t only; beta-t-egarch: gen-t (v free, "
@@ -70,6 +72,17 @@ def fit(
     num_warmup: int = typer.Option(1000, "--num-warmup", help="MCMC warm-up per chain"),
     num_samples: int = typer.Option(1000, "--num-samples", help="MCMC draws per chain"),
     num_chains: int = typer.Option(2, "--num-chains", help="MCMC chains"),
+    variant: str = typer.Option(None, "--variant",
+                                help="gas-t-cov: full (default), scalar (one a_phi, b_phi) or "
+                                     "hier (hierarchical prior on the angle dynamics)"),
+    scaling: str = typer.Option(None, "--scaling",
+                                help="credit-intensity: score scaling I, H or Inv (default)"),
+    loadings: str = typer.Option(None, "--loadings",
+                                 help="credit-intensity: loading pattern, rows by ';', entries "
+                                      "1, 0 or free (overrides --factors)"),
+    prior_preset: str = typer.Option(None, "--prior-preset",
+                                     help="credit-intensity: prior1 .. prior4 (default "
+                                          "prior2, the thesis's main prior)"),
 ) -> None:
     """Fit a model to a returns file and write summary.json and posterior.nc."""
     import dataclasses
@@ -98,7 +111,32 @@ def fit(
     if num_draws < 2 or psis_draws < 2:
         raise InputError("--num-draws and --psis-draws must be at least 2")
     cls = model_class_or_fail(model)
-    panel = load_returns(file, prices=prices, scale=scale)
+    if variant is not None and not getattr(cls, "system", False):
+        raise InputError(f"--variant applies to gas-t-cov, not {model}")
+    own_input = hasattr(cls, "load_input")  # e.g. credit-intensity: not a returns file
+    events_opts = {"scaling": scaling, "loadings": loadings, "priors": prior_preset}
+    given = [f"--{k.replace('priors', 'prior-preset')}" for k, v in events_opts.items()
+             if v is not None]
+    if given and not own_input:
+        raise InputError(f"{', '.join(given)} apply to credit-intensity, not {model}")
+    if own_input:
+        if not file.exists():
+            raise InputError("file not found", source=str(file))
+        data = file
+        options = {k: v for k, v in events_opts.items() if v is not None}
+        if loadings is None:
+            options["factors"] = factors
+    else:
+        data = load_returns(file, prices=prices, scale=scale)
+        options = {"variant": variant} if variant is not None else {}
+    if getattr(cls, "system", False):
+        vi = (VIOptions.paper(estimator) if preset == "paper"
+              else VIOptions(family=family or "fullrank", estimator=estimator))
+        vi = dataclasses.replace(vi, num_draws=num_draws, psis_draws=psis_draws)
+        _fit_system_model(data, model, dist, method, seed, out, options, vi, num_warmup,
+                          num_samples, num_chains)
+        return
+    panel = data
     if factor_preset(model) is not None:
         _fit_factor_model(panel, model, dist, method, seed, out, factors, idio, family,
                           num_draws, num_warmup, num_samples, num_chains)
@@ -137,6 +175,28 @@ def fit(
         console.print(f"[yellow]note:[/yellow] PSIS k-hat {k_txt} is "
                       "above its reliability threshold (0.67 at 1000 draws, 0.7 from 2200): the "
                       "draws were reweighted if k-hat < 1; check tails against --method nuts")
+
+
+def _fit_system_model(data, model, dist, method, seed, out, options, vi, num_warmup,
+                      num_samples, num_chains) -> None:
+    """``fit --model gas-t-cov|credit-intensity`` (system models, bayesvol.fit_system): fit,
+    print the parameter table, write DIR/summary.json and DIR/posterior.nc
+    (``SystemFit.save``)."""
+    from ..api import fit as fit_api
+
+    with console.status(f"fitting {model} by {method}"):
+        result = fit_api(data, model=model, dist=dist, method=method, seed=seed, vi=vi,
+                         num_warmup=num_warmup, num_samples=num_samples,
+                         num_chains=num_chains, **options)
+    variant = getattr(result.model, "variant", None) or getattr(result.model, "scaling", "")
+    print_summary(result, f"{model} ({variant}) by {method}, {result.input.n_obs} "
+                          f"observations")
+    result.save(out)
+    diag = result.summary_dict()["diagnostics"]
+    extra = (" (covariance paths: bayesvol.results_system.SystemFit.load(...).covariance())"
+             if hasattr(result.model, "covariance_paths") else "")
+    console.print(f"runtime {result.runtime['total']:.2f} s; converged: {diag['converged']}; "
+                  f"wrote {out / 'summary.json'} and {out / 'posterior.nc'}{extra}")
 
 
 def _fit_factor_model(panel, model, dist, method, seed, out, factors, idio, family, num_draws,

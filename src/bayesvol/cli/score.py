@@ -8,7 +8,8 @@ and prints the sum of the log scores per asset. For a factor SV fit (``--model d
 Rao-Blackwellised particle filter (``--particles`` per draw) runs on from each draw's state at
 the fit's last date (bayesvol.forecast.factor_forecast): the rows are each asset's marginal
 one-step score plus the joint score of all the assets observed that date, under the asset
-name ``__joint__``; the printed total is the joint one. An asset the fit does not know, or a
+name ``__joint__``; the printed total is the joint one. A system-model fit (``gas-t-cov``)
+gets one joint row per date (``SystemFit.score``). An asset the fit does not know, or a
 date not after the fit's last one, exits 2 with one ``error: ...`` line.
 """
 
@@ -52,10 +53,16 @@ def score(
     if out.is_dir() or not folder.is_dir():
         raise InputError("--out must be a file name in an existing folder", source=str(out))
     panel = load_returns(file, prices=prices, scale=scale)
-    fit = load_fit(fit_dir)
-    if fit_kind(fit_dir) == "factor":
+    from ..results_system import SystemFit, is_system_dir
+
+    if is_system_dir(fit_dir):  # one joint score per date (e.g. gas-t-cov)
+        fit = SystemFit.load(fit_dir)
+        result = fit.score(panel, max_draws=max_draws, seed=seed)
+    elif fit_kind(fit_dir) == "factor":
+        fit = load_fit(fit_dir)
         result = fit.score(panel, max_draws=max_draws, seed=seed, n_particles=particles)
     else:
+        fit = load_fit(fit_dir)
         result = score_terms(fit, panel, max_draws=max_draws, seed=seed)
     frame = result.to_frame()
     sums = result.sums()

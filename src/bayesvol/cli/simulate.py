@@ -3,7 +3,10 @@
     bayesvol simulate MODEL [--assets N] [--T T] [--factors K] [--dist D] [--seed S]
                             --out FILE.csv [--truth FILE.json]
 
-MODEL is garch, hier-garch, dfsv, fsv or beta-t-egarch (defaults: bayesvol.simulate.registry).
+MODEL is garch, hier-garch, dfsv, fsv, beta-t-egarch or gas-t-cov (defaults:
+bayesvol.simulate.registry), or credit-intensity, which writes rating histories (columns
+firm, date, rating; --T is the number of rating events, default 500, --factors 1, 2 or 3)
+that ``bayesvol fit --model credit-intensity`` reads.
 Output is deterministic by seed (same seed, byte-identical files) and written atomically. Bad
 option values exit 2 with one ``error: ...`` line. The simulators (JAX) are imported only when
 the command runs, so ``bayesvol --help`` and ``bayesvol simulate --help`` stay fast.
@@ -42,7 +45,8 @@ def _check_target(path: Path, option: str) -> None:
 
 @app.command("simulate")
 def simulate_command(
-    model: str = typer.Argument(..., help="garch, hier-garch, dfsv, fsv or beta-t-egarch"),
+    model: str = typer.Argument(..., help="garch, hier-garch, dfsv, fsv, beta-t-egarch, "
+                                "gas-t-cov or credit-intensity (writes rating histories)"),
     assets: int | None = typer.Option(
         None, "--assets", help="number of assets (default: garch and beta-t-egarch 1, others 10)"),
     T: int | None = typer.Option(None, "--T", help="number of days (default: 1000)"),
@@ -69,6 +73,9 @@ def simulate_command(
         _check_target(truth, "--truth")
         if truth.resolve() == out.resolve():
             _fail("--truth and --out name the same file")
+    if str(model).lower() == "credit-intensity":
+        _simulate_ratings(T, factors, dist, assets, seed, out, truth)
+        return
     from ..simulate import simulate_model, write_returns_csv, write_truth_json
 
     sim = simulate_model(model, n_assets=assets, T=T, n_factors=factors, dist=dist, seed=seed)
@@ -83,3 +90,31 @@ def simulate_command(
     extra = f" and truth to {truth}" if truth is not None else ""
     console.print(f"wrote {out} ({what}){extra}", markup=False, highlight=False,
                   soft_wrap=True)
+
+
+def _simulate_ratings(n_events: int | None, factors: int | None, dist: str | None,
+                      assets: int | None, seed: int, out: Path, truth: Path | None) -> None:
+    """``simulate credit-intensity``: rating histories (firm, date, rating) of a simulated
+    firm population (bayesvol.simulate.credit_intensity) as CSV, and the truth as JSON."""
+    from ..atomic import atomic_write
+    from ..models.credit_intensity import CreditIntensityModel
+    from ..simulate import write_truth_json
+    from ..simulate.credit_intensity import simulate_credit_intensity
+
+    if dist is not None or assets is not None:
+        _fail("credit-intensity takes --T (events), --factors and --seed only")
+    if factors is not None and factors not in (1, 2, 3):
+        _fail(f"--factors must be 1, 2 or 3 for credit-intensity, got {factors}")
+    model = CreditIntensityModel.from_options(factors=factors or 1)
+    sim = simulate_credit_intensity(model, n_events=n_events or 500, seed=seed)
+    hist = sim.rating_histories()
+    try:
+        atomic_write(out, lambda p: hist.to_csv(p, index=False))
+        if truth is not None:
+            write_truth_json(sim.truth, truth)
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+    extra = f" and truth to {truth}" if truth is not None else ""
+    console.print(f"wrote {out} (credit-intensity rating histories: {hist['firm'].nunique()} "
+                  f"firms, {len(sim.event_type)} events, seed {seed}){extra}", markup=False,
+                  highlight=False, soft_wrap=True)

@@ -297,11 +297,15 @@ class NUTSBatch:
 
 
 def run_nuts_batch(model, data, key: jax.Array, num_warmup: int = 1000,
-                   num_samples: int = 1000, num_chains: int = 2, progress: bool = False
-                   ) -> NUTSBatch:
-    """NUTS per asset (a loop over assets, not time), each chain started at the mode."""
+                   num_samples: int = 1000, num_chains: int = 2, progress: bool = False,
+                   options: dict | None = None) -> NUTSBatch:
+    """NUTS per asset (a loop over assets, not time), each chain started at the mode;
+    ``options``: dense_mass, chain_method, target_accept (mcmc.nuts.nuts_settings; a bad
+    one is a ValueError)."""
     from .mcmc import run_nuts  # NumPyro's MCMC: imported only when NUTS runs
+    from .mcmc.nuts import nuts_settings
 
+    settings = nuts_settings(options)
     t0 = time.perf_counter()
     mode = run_mode(model, data)
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
@@ -310,7 +314,7 @@ def run_nuts_batch(model, data, key: jax.Array, num_warmup: int = 1000,
         data_i = jax.tree_util.tree_map(lambda x, i=i: x[i], data)
         outs.append(run_nuts(model.numpyro_model, (data_i,), mode.z[i], k,
                              num_warmup=num_warmup, num_samples=num_samples,
-                             num_chains=num_chains, progress=progress))
+                             num_chains=num_chains, progress=progress, **settings))
     return NUTSBatch(np.stack([o.z for o in outs]), np.array([o.divergences for o in outs]),
                      np.array([o.rhat_max for o in outs]), np.array([o.ess_min for o in outs]),
                      np.array([o.finite for o in outs]), time.perf_counter() - t0)

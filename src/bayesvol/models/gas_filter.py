@@ -78,8 +78,8 @@ def apply(M: jax.Array, x: jax.Array) -> jax.Array:
 def scale_score(nabla: jax.Array, info: jax.Array | None, a: float) -> jax.Array:
     """s = I^{-a} nabla; ``info`` a scalar, a diagonal (vector) or an (n, n) matrix.
 
-    For a matrix, I^{-1} uses a linear solve and I^{-1/2} the symmetric square root from the
-    eigendecomposition of (I + I')/2.
+    For a matrix, I^{-1} uses a linear solve and I^{-1/2} the symmetric square root
+    (:func:`sym_sqrt`, from the eigendecomposition of (I + I')/2): s = R^{-1} nabla, R R = I.
     """
     if a == 0.0:
         return nabla
@@ -90,8 +90,33 @@ def scale_score(nabla: jax.Array, info: jax.Array | None, a: float) -> jax.Array
         return nabla * info ** (-a)
     if a == 1.0:
         return jnp.linalg.solve(info, nabla)
-    w, v = jnp.linalg.eigh(0.5 * (info + info.T))
-    return v @ ((v.T @ nabla) * w ** (-a))
+    return jnp.linalg.solve(sym_sqrt(info), nabla)
+
+
+@jax.custom_jvp
+def sym_sqrt(S: jax.Array) -> jax.Array:
+    """The symmetric square root R = V diag(w^{1/2}) V' of a symmetric positive definite S
+    (eigendecomposition of (S + S')/2), so that R^{-1} = S^{-1/2} is the symmetric inverse
+    square root.
+
+    Its derivative is the solution dR of the Sylvester equation R dR + dR R = dS, solved as
+    the n^2 x n^2 linear system (R kron I + I kron R) vec dR = vec dS. Unlike the derivative
+    of ``eigh`` it stays finite where eigenvalues coincide (e.g. a diagonal information with
+    equal entries), and every higher derivative is again a linear solve in R.
+    """
+    w, v = jnp.linalg.eigh(0.5 * (S + S.T))
+    return (v * jnp.sqrt(w)) @ v.T
+
+
+@sym_sqrt.defjvp
+def _sym_sqrt_jvp(primals, tangents):
+    (S,), (dS,) = primals, tangents
+    R = sym_sqrt(S)
+    n = S.shape[-1]
+    eye = jnp.eye(n, dtype=R.dtype)
+    K = jnp.kron(R, eye) + jnp.kron(eye, R)
+    dR = jnp.linalg.solve(K, (0.5 * (dS + dS.T)).reshape(-1)).reshape(n, n)
+    return R, dR
 
 
 def gas_filter(
@@ -104,8 +129,9 @@ def gas_filter(
     f1: jax.Array,
     scaling: float = 0.0,
     score: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
-    information: Callable[[jax.Array], jax.Array] | None = None,
+    information: Callable[..., jax.Array] | None = None,
     unroll: int = 1,
+    information_uses_y: bool = False,
 ) -> GasPath:
     """Run the GAS recursion (module docstring) over y with one ``lax.scan``.
 
@@ -114,7 +140,9 @@ def gas_filter(
     log_density(y_t, f_t) -> scalar log p(y_t | f_t, theta) (theta closed over).
     omega, f1: the shape of f_t; A, B: scalar, diagonal or (n, n) (see :func:`apply`).
     scaling: a in {0, 0.5, 1}. score(y_t, f_t) -> nabla_t in closed form (default: autodiff
-    of ``log_density`` in f). information(f_t) -> I_t (needed when a != 0).
+    of ``log_density`` in f). information(f_t) -> I_t (needed when a != 0), or
+    information(y_t, f_t) with ``information_uses_y`` (an information that depends on
+    predetermined inputs carried in y_t, e.g. the at-risk counts of a point process).
     """
     a = float(scaling)
     if a not in SCALINGS:
@@ -134,7 +162,10 @@ def gas_filter(
     def step(f, inputs):
         y_t, m_t = inputs
         ll, nabla = value_and_score(y_t, f)
-        info = information(f) if a != 0.0 else None
+        if a == 0.0:
+            info = None
+        else:
+            info = information(y_t, f) if information_uses_y else information(f)
         s = scale_score(nabla, info, a)
         observed = m_t > 0
         s = jnp.where(observed, s, jnp.zeros_like(s))

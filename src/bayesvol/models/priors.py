@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betaln, gammaln
+from jax.scipy.special import betaln, gammaln, ndtr, ndtri
 
 
 def inv_gamma_logpdf(x: jax.Array, a: float, b: float) -> jax.Array:
@@ -56,3 +56,36 @@ class GarchPriors:
     xi_b: float = 1.0
     mu_scale: float = 1.0
     phi_scale: float = 1.0
+
+
+# ------------------------------------------- truncated normal on (-1, 1) and half-Cauchy
+# (the GAS priors of the thesis, section 2.8; erratum E4: the normaliser uses loc)
+def log_trunc_mass(loc: jax.Array, scale: jax.Array) -> jax.Array:
+    """log(Phi((1 - loc)/scale) - Phi((-1 - loc)/scale)) for |loc| < 1 (stable: the two tails
+    are subtracted from 1)."""
+    return jnp.log1p(-(ndtr((-1.0 - loc) / scale) + ndtr((loc - 1.0) / scale)))
+
+
+def trunc_normal_logpdf(x: jax.Array, loc: jax.Array, scale: jax.Array) -> jax.Array:
+    """log TN(x; loc, scale^2; -1, 1) with the correct normaliser (erratum E4)."""
+    return normal_logpdf(x, loc, scale) - log_trunc_mass(loc, scale)
+
+
+def half_cauchy_logpdf(x: jax.Array, scale: float) -> jax.Array:
+    """log of 2 / (pi s (1 + (x/s)^2)) for x > 0."""
+    return jnp.log(2.0 / (jnp.pi * scale)) - jnp.log1p((x / scale) ** 2)
+
+
+def trunc_normal_from_std(xi: jax.Array, loc: jax.Array, scale: jax.Array) -> jax.Array:
+    """b = loc + scale Phi^{-1}(Phi(alpha) + Phi(xi)(Phi(beta) - Phi(alpha))): xi ~ N(0, 1)
+    gives b ~ TN(loc, scale^2; -1, 1). The lower or the upper tail form is used, whichever
+    keeps its probability below 1/2, so neither rounds to 1."""
+    pa = ndtr((-1.0 - loc) / scale)
+    pbc = ndtr((loc - 1.0) / scale)
+    mass = 1.0 - pa - pbc
+    lo = pa + ndtr(xi) * mass
+    up = pbc + ndtr(-xi) * mass  # 1 - lo
+    use_lo = lo < 0.5
+    x = jnp.where(use_lo, ndtri(jnp.where(use_lo, lo, 0.5)),
+                  -ndtri(jnp.where(use_lo, 0.5, up)))
+    return loc + scale * x

@@ -9,13 +9,19 @@ one raises ValueError), ``config()`` / ``from_config(cfg)`` (saved with a fit),
 Factor SV models (``dfsv``, and ``fsv``, its special case with Phi_f = 0) have their own
 fitter (bayesvol.fit_factor); ``FACTOR_PRESETS`` maps their names to the fixed options that
 make each one.
+
+System models (class attribute ``system = True``: ``gas-t-cov``, one parameter vector for
+the whole panel, and ``credit-intensity``, whose input is rating histories or event counts
+rather than returns) are fitted by bayesvol.fit_system.
 """
 
 from __future__ import annotations
 
 from .beta_t_egarch import BetaTEgarchModel
+from .credit_intensity import CreditIntensityModel
 from .dfsv import DfsvModel
 from .garch import GarchModel
+from .gas_t_cov import GasTCovModel
 from .hier_garch import HierGarchModel
 
 MODELS: dict[str, type] = {
@@ -24,6 +30,8 @@ MODELS: dict[str, type] = {
     "dfsv": DfsvModel,
     "fsv": DfsvModel,
     "beta-t-egarch": BetaTEgarchModel,
+    "gas-t-cov": GasTCovModel,
+    "credit-intensity": CreditIntensityModel,
 }
 
 FACTOR_PRESETS: dict[str, dict] = {"dfsv": {}, "fsv": {"factor_ar": False}}

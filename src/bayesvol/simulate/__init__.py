@@ -7,6 +7,8 @@
   (FSV-VB paper 1.1-1.4), dfsv.py
 - ``simulate_beta_t_egarch``: Beta-Gen-t-EGARCH / Beta-t-EGARCH score-driven volatility
   (Harvey & Lange 2017), beta_t_egarch.py
+- ``simulate_gas_t_cov``: the multivariate Student-t GAS covariance model (Creal, Koopman &
+  Lucas 2011), gas_t_cov.py
 - ``simulate_model``: any of them by name with the CLI's defaults, registry.py
 - ``write_returns_csv`` / ``write_truth_json``: atomic CSV and JSON output, output.py
 
@@ -19,12 +21,14 @@ from ._common import START_DATE, Simulation, asset_names, business_dates, return
 from .beta_t_egarch import BetaTEgarchSimulation, simulate_beta_t_egarch
 from .dfsv import DFSVSimulation, fsv_preset, simulate_dfsv, spectral_radius
 from .garch import GarchSimulation, simulate_garch
+from .gas_t_cov import GasTCovSimulation, simulate_gas_t_cov
 from .hier_garch import DEFAULT_HYPER, HierGarchSimulation, simulate_hier_garch
 from .output import write_returns_csv, write_truth_json
 from .registry import MODELS, simulate_model
 
 __all__ = [
     "BetaTEgarchSimulation", "DEFAULT_HYPER", "DFSVSimulation", "GarchSimulation",
+    "GasTCovSimulation", "simulate_gas_t_cov",
     "HierGarchSimulation", "MODELS", "START_DATE", "Simulation", "asset_names",
     "business_dates", "fsv_preset", "returns_frame", "simulate_beta_t_egarch", "simulate_dfsv",
     "simulate_garch", "simulate_hier_garch", "simulate_model", "spectral_radius",

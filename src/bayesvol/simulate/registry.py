@@ -10,6 +10,7 @@ its defaults:
 | dfsv       | dfsv.simulate_dfsv (dfsv.md)               | 10 assets, 2 factors, T 1000     |
 | fsv        | dfsv.fsv_preset (fsv-vb.md 1.1-1.4)        | 10 assets, 2 factors, T 1000     |
 | beta-t-egarch | beta_t_egarch.simulate_beta_t_egarch    | 1 asset, T 1000, dist gen-t      |
+| gas-t-cov  | gas_t_cov.simulate_gas_t_cov               | 3 assets, T 1000, dist t (only)  |
 
 Model parameters other than these are the simulators' documented defaults.
 """
@@ -22,6 +23,7 @@ from ._common import Simulation, check_int
 from .beta_t_egarch import simulate_beta_t_egarch
 from .dfsv import fsv_preset, simulate_dfsv
 from .garch import simulate_garch
+from .gas_t_cov import simulate_gas_t_cov
 from .hier_garch import simulate_hier_garch
 
 MODELS: dict[str, dict[str, int | str | None]] = {
@@ -30,6 +32,7 @@ MODELS: dict[str, dict[str, int | str | None]] = {
     "dfsv": {"n_assets": 10, "T": 1000, "n_factors": 2, "dist": "normal"},
     "fsv": {"n_assets": 10, "T": 1000, "n_factors": 2, "dist": "normal"},
     "beta-t-egarch": {"n_assets": 1, "T": 1000, "n_factors": None, "dist": "gen-t"},
+    "gas-t-cov": {"n_assets": 3, "T": 1000, "n_factors": None, "dist": "t"},
 }
 
 
@@ -61,6 +64,10 @@ def simulate_model(
         raise InputError(f"the number of factors applies only to dfsv and fsv, not {key}")
     if key == "beta-t-egarch":  # its own innovations: gen-t (v free) or t (v = 2)
         return simulate_beta_t_egarch(T, dist=dist or "gen-t", n_assets=n, seed=seed)
+    if key == "gas-t-cov":  # multivariate Student t only
+        if dist not in (None, "t"):
+            raise InputError(f"gas-t-cov is simulated with t innovations only, not {dist}")
+        return simulate_gas_t_cov(T, n_assets=check_int("number of assets", n, 2), seed=seed)
     if dist is not None:
         try:
             dist = get_innovation(dist).name

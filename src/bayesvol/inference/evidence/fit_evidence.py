@@ -174,15 +174,39 @@ def _evaluator(model, problems: _Problems, which: str = "density"):
 
 
 # ------------------------------------------------------------------------------ problems
+def _is_system(fit) -> bool:
+    """A system-model fit (bayesvol.results_system.SystemFit: one parameter vector)."""
+    return bool(getattr(getattr(fit, "model", None), "system", False)) and hasattr(fit, "theta")
+
+
 def _check_fit(fit) -> None:
+    if _is_system(fit):
+        return
     if not (hasattr(fit, "z") and hasattr(fit, "model") and hasattr(fit, "panel")):
         raise InputError(f"{type(fit).__name__}: marginal likelihoods need a garch-family or "
                          "pooled fit (factor SV fits integrate latent paths and are not "
                          "supported)")
 
 
+def _system_problem(fit) -> _Problems:
+    """One problem: the system's parameter vector theta [chains, draws, d] and its data (the
+    model's input with its leading unit axis of one)."""
+    theta = np.asarray(fit.theta, dtype=np.float64)
+    notes = []
+    if fit.method == "vi":
+        notes.append("the draws are a variational approximation's (PSIS-resampled where "
+                     "k-hat allowed): the estimate may carry its bias; NUTS draws are exact")
+    start = (np.asarray(fit.point, dtype=np.float64) if fit.point is not None
+             else theta.reshape(-1, theta.shape[-1]).mean(0))
+    n_obs = int(getattr(fit.input, "n_obs", 0))
+    return _Problems([fit.model.name], theta[None], fit.model.prepare(fit.input), start[None],
+                     [n_obs], True, None, notes)
+
+
 def _problems(fit) -> _Problems:
     _check_fit(fit)
+    if _is_system(fit):
+        return _system_problem(fit)
     model, panel = fit.model, fit.panel
     z = np.asarray(fit.z, dtype=np.float64)  # [N, C, S, d]
     notes: list[str] = []
@@ -231,6 +255,8 @@ def _problems(fit) -> _Problems:
 def n_params(fit) -> int:
     """Free parameters of the fit's model over the whole panel (BIC's d)."""
     model = fit.model
+    if _is_system(fit):
+        return int(model.dim)
     if getattr(model, "joint", False):
         return int(model.global_dim + len(fit.assets) * model.local_dim)
     return int(np.shape(fit.z)[-1] * len(fit.assets))
@@ -288,7 +314,7 @@ def evidence(fit, method: str = "warp3", repetitions: int = 3, seed: int | None 
         error=float(np.sqrt(np.sum(errs**2))), method=method, repetitions=repetitions,
         pooled=problems.pooled, per_asset=per,
         converged=all(d.converged for d in details), model=fit.model.name,
-        dist=str(fit.model.dist), fit_method=fit.method, n_params=n_params(fit),
+        dist=str(getattr(fit.model, "dist", "")), fit_method=fit.method, n_params=n_params(fit),
         n_draws=int(np.prod(problems.draws.shape[1:3])), seed=seed, details=details,
         notes=notes)
 

@@ -9,7 +9,10 @@ parameters the models do not share (a more diffuse prior on them favours the sma
 
 Presets are passed through the models' ``priors`` option (``bv.fit(..., priors=...)``): for
 ``garch`` the fields of ``bayesvol.models.priors.GarchPriors``, e.g. ``{"nu_rate": 0.5}``; for
-``hier-garch`` those of ``bayesvol.models.hier_garch.HierPriors``.
+``hier-garch`` those of ``bayesvol.models.hier_garch.HierPriors``; for ``credit-intensity`` a
+preset name ("prior1".."prior4", Niesert 2017 Appendix B) or the fields of
+``bayesvol.models.credit_structure.CreditPriors`` (with an optional "preset" key), e.g.
+``presets={p: p for p in ("prior1", "prior2", "prior3", "prior4")}``.
 """
 
 from __future__ import annotations
@@ -71,8 +74,8 @@ def prior_sensitivity(data, models: Mapping[str, Mapping],
         for label in labels:
             priors = (spec.get(label) if per_model else spec) if spec is not None else None
             kwargs = {**fit_options, **dict(models[label])}
-            if priors is not None:
-                kwargs["priors"] = dict(priors)
+            if priors is not None:  # a mapping, or a model's preset name (credit-intensity)
+                kwargs["priors"] = priors if isinstance(priors, str) else dict(priors)
             f = fit_fn(data, method=method, seed=seed, **kwargs)
             ev = evidence(f, method=evidence_method, repetitions=repetitions, seed=seed)
             lm.loc[preset, label] = ev.log_ml

@@ -31,16 +31,43 @@ class NUTSOutput:
     finite: bool
 
 
+NUTS_OPTIONS = ("dense_mass", "chain_method", "target_accept")
+
+
+def nuts_settings(options: dict | None) -> dict:
+    """Checked NUTS settings from ``sampler_options``: ``dense_mass`` (bool; a dense mass
+    matrix adapted in warm-up, worth it for small, correlated posteriors), ``chain_method``
+    ("sequential", the default, or "vectorized": all chains in one program, which shares the
+    cost of each step of a time recursion among the chains) and ``target_accept``."""
+    opts = dict(options or {})
+    unknown = sorted(set(opts) - set(NUTS_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown NUTS setting(s) {', '.join(unknown)}: use "
+                         f"{', '.join(NUTS_OPTIONS)}")
+    if opts.get("chain_method", "sequential") not in ("sequential", "vectorized"):
+        raise ValueError(f"chain_method must be sequential or vectorized, got "
+                         f"{opts['chain_method']!r}")
+    ta = float(opts.get("target_accept", 0.8))
+    if not 0.0 < ta < 1.0:
+        raise ValueError(f"target_accept must be in (0, 1), got {ta}")
+    return {"dense_mass": bool(opts.get("dense_mass", False)),
+            "chain_method": str(opts.get("chain_method", "sequential")),
+            "target_accept": ta}
+
+
 def run_nuts(model: Callable, model_args: tuple, z_init: jax.Array, key: jax.Array, *,
              num_warmup: int = 1000, num_samples: int = 1000, num_chains: int = 2,
-             progress: bool = False, site: str = "z", target_accept: float = 0.8) -> NUTSOutput:
-    """Run NUTS on ``model(*model_args)`` whose latent site ``site`` is the flat vector z."""
+             progress: bool = False, site: str = "z", target_accept: float = 0.8,
+             dense_mass: bool = False, chain_method: str = "sequential") -> NUTSOutput:
+    """Run NUTS on ``model(*model_args)`` whose latent site ``site`` is the flat vector z
+    (settings: :func:`nuts_settings`)."""
     from numpyro.infer import MCMC, NUTS, init_to_value
 
     kernel = NUTS(model, init_strategy=init_to_value(values={site: z_init}),
-                  target_accept_prob=target_accept)
+                  target_accept_prob=target_accept, dense_mass=dense_mass)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                chain_method="sequential", progress_bar=progress)
+                chain_method=chain_method,
+                progress_bar=progress and chain_method == "sequential")
     mcmc.run(key, *model_args, extra_fields=("diverging",))
     z = np.asarray(mcmc.get_samples(group_by_chain=True)[site])
     div = int(np.sum(np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"])))
