@@ -25,7 +25,6 @@ hard-coded. The machine is shared: compare configurations within one run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Table, fmt, log, machine_info, md_table, update_readme_block  # noqa: E402
+from bench_common import Table, fmt, log, machine_info, md_table, standard_args, update_readme_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("garch", "hier-garch", "dfsv")
@@ -204,16 +203,8 @@ def readme_lines(results: dict, gl: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smoke run on a small panel")
-    ap.add_argument("--only", default="simulated,sp500", help="sections: simulated,sp500")
-    ap.add_argument("--out", default=None, help="output folder (default benchmarks/results; "
-                    "a temp folder with --quick)")
-    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown")
-    args = ap.parse_args()
-    out_dir = Path(args.out) if args.out else (
-        Path(tempfile.mkdtemp(prefix="bv-backtest-")) if args.quick
-        else ROOT / "benchmarks" / "results")
+    args, out_dir = standard_args(__doc__, "backtest", "simulated,sp500",
+                                  "smoke run on a small panel")
     if args.render:
         render(out_dir)
         return

@@ -82,3 +82,23 @@ def render(table: Table, markdown: bool) -> str:
         return "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True))
 
     return "\n".join([title, line, fmt_row(header), line, *map(fmt_row, rows), line]) + "\n"
+
+
+def standard_args(doc: str, name: str, sections: str, quick_help: str):
+    """The options every results-writing benchmark takes: --quick, --only SECTIONS, --out
+    and --render. Returns (args, out_dir): benchmarks/results by default, a fresh temporary
+    folder with --quick."""
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--only", default=sections, help=f"sections: {sections}")
+    ap.add_argument("--out", default=None, help="output folder (default benchmarks/results; "
+                    "a temp folder with --quick)")
+    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown")
+    args = ap.parse_args()
+    out_dir = Path(args.out) if args.out else (
+        Path(tempfile.mkdtemp(prefix=f"bv-{name}-")) if args.quick
+        else Path(__file__).resolve().parent / "results")
+    return args, out_dir

@@ -35,7 +35,6 @@ Everything printed is computed in the run. The machine is shared: compare rows o
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -46,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import fmt, log, machine_info, md_table, update_readme_block  # noqa: E402
+from bench_common import fmt, log, machine_info, md_table, standard_args, update_readme_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 THESIS = {"omega": 0.266, "A": 0.100, "B": 0.890, "mu": 1.186, "eta_bar": 0.060, "v": 1.498}
@@ -395,17 +394,8 @@ def readme_lines(results: dict, gl: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smoke run (short chains)")
-    ap.add_argument("--only", default="samplers,bridge,r_bridgesampling",
-                    help="sections: samplers,bridge,r_bridgesampling")
-    ap.add_argument("--out", default=None, help="output folder (default benchmarks/results; "
-                    "a temp folder with --quick)")
-    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown")
-    args = ap.parse_args()
-    out_dir = Path(args.out) if args.out else (
-        Path(tempfile.mkdtemp(prefix="bv-gas-")) if args.quick
-        else ROOT / "benchmarks" / "results")
+    args, out_dir = standard_args(__doc__, "gas", "samplers,bridge,r_bridgesampling",
+                                  "smoke run (short chains)")
     if args.render:
         render(out_dir)
         return
