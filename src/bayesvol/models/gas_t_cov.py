@@ -48,7 +48,6 @@ Erasmus University Rotterdam, section 4.3.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -60,9 +59,7 @@ from ..errors import InputError
 from .bijections import log_sigmoid
 from .gas_filter import GasPath, gas_filter, tanh_forward
 from .hyperspherical import (
-    chol_factor,
     corr_to_angles,
-    covariance,
     n_angles,
     scaled_score,
 )
@@ -488,72 +485,13 @@ class GasTCovModel:
         return np.asarray(out)
 
 
-# -------------------------------------------------------------------------- simulation
-def sample_mvt(key: jax.Array, L: jax.Array, nu_bar: jax.Array) -> jax.Array:
-    """One draw of the k-variate t with covariance L L' and 1/nubar degrees of freedom:
-    y = L z sqrt((nu - 2) / (2 G)), z ~ N(0, I), G ~ Gamma(nu/2)."""
-    from .beta_t_egarch import sample_gamma
-
-    k1, k2 = jax.random.split(key)
-    z = jax.random.normal(k1, (L.shape[0],), dtype=L.dtype)
-    g = sample_gamma(k2, 0.5 / nu_bar)
-    return L @ z * jnp.sqrt((1.0 - 2.0 * nu_bar) / (2.0 * nu_bar * g))
-
-
-def simulate_gas_t(p: dict, f1: jax.Array, target: jax.Array, key: jax.Array, T: int,
-                   k: int) -> tuple[jax.Array, jax.Array]:
-    """(y [T, k], f [T, n]) of the GAS-t recursion (module docstring) from f_1 = ``f1``."""
-    m = n_angles(k)
-    A = jnp.concatenate([jnp.broadcast_to(p["a_D"], (k,)), jnp.broadcast_to(p["a_phi"], (m,))])
-    B = jnp.concatenate([jnp.broadcast_to(p["b_D"], (k,)), jnp.broadcast_to(p["b_phi"], (m,))])
-    omega = (1.0 - B) * target
-    nb = p["nu_bar"]
-
-    def step(f, kk):
-        y = sample_mvt(kk, chol_factor(f, k), nb)
-        s = scaled_score(y, f, nb)[1]
-        return omega + A * s + B * f, (y, f)
-
-    _, (y, f) = jax.lax.scan(step, f1, jax.random.split(key, T))
-    return y, f
-
-
-@lru_cache(maxsize=16)
-def _covariance_program(model: GasTCovModel):
-    k = model.k
-
-    def one(z, data_i):
-        f = model.filter(model.constrain(z), data_i).f
-        return jax.vmap(lambda ff: covariance(ff, k))(f)
-
-    return jax.jit(jax.vmap(one, in_axes=(0, None)))
-
-
-@lru_cache(maxsize=16)
-def _next_state_program(model: GasTCovModel):
-    def one(z, data_i, last):
-        p = model.constrain(z)
-        path = model.filter(p, data_i)
-        omega, A, B = model.dynamics(p, data_i.target)
-        return omega + A * path.score[last] + B * path.f[last]
-
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
-
-
-@lru_cache(maxsize=16)
-def _forecast_program(model: GasTCovModel, horizon: int):
-    k = model.k
-
-    def one_path(p, f_next, target, key):
-        _, f = simulate_gas_t(p, f_next, target, key, horizon, k)
-        return jax.vmap(lambda ff: covariance(ff, k))(f)
-
-    def one(z, f_next, target, keys):
-        p = model.constrain(z)
-        return jnp.mean(jax.vmap(lambda kk: one_path(p, f_next, target, kk))(keys), axis=0)
-
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, 0)))
-
+from .gas_t_cov_paths import (  # noqa: E402  (after the model class they take)
+    _covariance_program,
+    _forecast_program,
+    _next_state_program,
+    sample_mvt,
+    simulate_gas_t,
+)
 
 __all__ = ["GasTCovData", "GasTCovModel", "GasTCovPriors", "VARIANTS", "sample_mvt",
            "sample_targets", "simulate_gas_t", "trunc_normal_from_std", "trunc_normal_logpdf"]

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..models.beta_t_egarch import DISTS, gen_t_score, log_variance_factor, sample_gen_t
+from ..models.beta_t_egarch import DISTS
+from ..models.gen_t import gen_t_score, log_variance_factor, sample_gen_t
 from ._common import (
     asset_names,
     business_dates,
