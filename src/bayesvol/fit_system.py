@@ -101,7 +101,9 @@ def fit_system(model, data, method: str = "vi", seed: int = 0, vi: VIOptions | N
         if not np.all(res.finite):
             raise NumericalError("NUTS produced non-finite draws")
         ok = bool(res.rhat_max[0] < 1.05) if num_chains > 1 else True
-        out = SystemFit(**common, theta=np.asarray(res.z[0]), options=mcmc_options,
+        nuts_options = {**mcmc_options, **({"sampler_options": dict(sampler_options)}
+                                           if sampler_options else {})}
+        out = SystemFit(**common, theta=np.asarray(res.z[0]), options=nuts_options,
                         diagnostics={"converged": ok and int(res.divergences[0]) == 0,
                                      "rhat_max": float(res.rhat_max[0]),
                                      "ess_min": float(res.ess_min[0]),
