@@ -35,7 +35,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Table, fmt, log, machine_info, md_table, standard_args, update_readme_block  # noqa: E402
+from bench_common import (  # noqa: E402
+    Table,
+    fmt,
+    goal_rows,
+    log,
+    machine_info,
+    md_table,
+    standard_args,
+    update_readme_block,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("garch", "hier-garch", "dfsv")
@@ -197,8 +206,7 @@ def readme_lines(results: dict, gl: dict) -> list[str]:
                        default=(None, None))[0]
             rows.append(f"| backtest {name}, {k} | {fmt(r['wall_s'])} s wall, "
                         f"{r['failed_windows']} failed windows; best mean log score: {best} | |")
-    rows += [f"| goal | {k} | {'PASS' if ok else 'FAIL' if ok is False else 'n/a'} |"
-             for k, ok in gl.items()]
+    rows += goal_rows(gl)
     return rows
 
 

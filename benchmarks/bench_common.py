@@ -102,3 +102,13 @@ def standard_args(doc: str, name: str, sections: str, quick_help: str):
         Path(tempfile.mkdtemp(prefix=f"bv-{name}-")) if args.quick
         else Path(__file__).resolve().parent / "results")
     return args, out_dir
+
+
+def goal_word(ok: bool | None) -> str:
+    """PASS, FAIL, or n/a for a goal not measured in the run."""
+    return "n/a" if ok is None else "PASS" if ok else "FAIL"
+
+
+def goal_rows(goals: dict) -> list[str]:
+    """README table rows ``| goal | text | PASS/FAIL/n/a |`` of a benchmark's goals."""
+    return [f"| goal | {k} | {goal_word(ok)} |" for k, ok in goals.items()]

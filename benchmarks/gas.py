@@ -46,7 +46,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import fmt, log, machine_info, md_table, standard_args, update_readme_block  # noqa: E402
+from bench_common import (  # noqa: E402
+    fmt,
+    goal_rows,
+    log,
+    machine_info,
+    md_table,
+    standard_args,
+    update_readme_block,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 THESIS = {"omega": 0.266, "A": 0.100, "B": 0.890, "mu": 1.186, "eta_bar": 0.060, "v": 1.498}
@@ -401,8 +409,7 @@ def readme_lines(results: dict, gl: dict) -> list[str]:
             rows.append(f"| bridge sampling ({m}) vs R bridgesampling, same draws, exact "
                         f"{fmt(r['exact'], 8)} | ours {fmt(v['log_ml'], 8)}, R "
                         f"{fmt(rv['log_ml'], 8) if rv else 'n/a'} | |")
-    rows += [f"| goal | {k} | {'n/a' if ok is None else 'PASS' if ok else 'FAIL'} |"
-             for k, ok in gl.items()]
+    rows += goal_rows(gl)
     return rows
 
 
