@@ -15,10 +15,10 @@ from .inference.runner import (
     SAMPLER_METHODS,
     VIOptions,
     check_vi_result,
+    checked_nuts_batch,
     laplace_draws,
     psis_diagnostics,
     run_mode,
-    run_nuts_batch,
     run_sampler_batch,
     run_vi_batch,
 )
@@ -168,13 +168,8 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
                                "iterations_per_asset": res.iterations.tolist(),
                                "mode_ok": res.mode_ok.tolist(), **psis_diagnostics(res)})
     elif method == "nuts":
-        try:
-            res = run_nuts_batch(mdl, sdata, key, num_warmup, num_samples, num_chains,
+        res = checked_nuts_batch(mdl, sdata, key, num_warmup, num_samples, num_chains,
                                  progress, sampler_options)
-        except ValueError as exc:  # a bad NUTS setting
-            raise InputError(f"method 'nuts': {exc}") from None
-        if not np.all(res.finite):
-            raise NumericalError("NUTS produced non-finite draws")
         ok = bool(np.all(res.rhat_max < 1.05)) if num_chains > 1 else True
         out = Fit(**common, z=res.z, options={"num_warmup": num_warmup,
                                               "num_samples": num_samples,

@@ -33,10 +33,10 @@ from .errors import InputError, NumericalError
 from .inference.runner import (
     SAMPLER_METHODS,
     VIOptions,
+    checked_nuts_batch,
     laplace_draws,
     psis_diagnostics,
     run_mode,
-    run_nuts_batch,
     run_sampler_batch,
     run_vi_batch,
 )
@@ -93,13 +93,8 @@ def fit_system(model, data, method: str = "vi", seed: int = 0, vi: VIOptions | N
                                      "mode_ok": bool(res.mode_ok[0]), **psis,
                                      "elbo_trace": np.asarray(res.elbo_trace[0]).tolist()})
     elif method == "nuts":
-        try:
-            res = run_nuts_batch(model, sdata, key, num_warmup, num_samples, num_chains,
+        res = checked_nuts_batch(model, sdata, key, num_warmup, num_samples, num_chains,
                                  progress, sampler_options)
-        except ValueError as exc:  # a bad NUTS setting
-            raise InputError(f"method 'nuts': {exc}") from None
-        if not np.all(res.finite):
-            raise NumericalError("NUTS produced non-finite draws")
         ok = bool(res.rhat_max[0] < 1.05) if num_chains > 1 else True
         nuts_options = {**mcmc_options, **({"sampler_options": dict(sampler_options)}
                                            if sampler_options else {})}

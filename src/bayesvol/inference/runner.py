@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._config import call_stored
-from ..errors import NumericalError
+from ..errors import InputError, NumericalError
 from .mode import find_mode
 from .vi.families import draw, get_family
 from .vi.loop import StopRule
@@ -318,6 +318,20 @@ def run_nuts_batch(model, data, key: jax.Array, num_warmup: int = 1000,
     return NUTSBatch(np.stack([o.z for o in outs]), np.array([o.divergences for o in outs]),
                      np.array([o.rhat_max for o in outs]), np.array([o.ess_min for o in outs]),
                      np.array([o.finite for o in outs]), time.perf_counter() - t0)
+
+
+def checked_nuts_batch(model, data, key: jax.Array, num_warmup: int, num_samples: int,
+                       num_chains: int, progress: bool, options: dict | None) -> NUTSBatch:
+    """:func:`run_nuts_batch` for the API: a bad NUTS setting is an InputError and
+    non-finite draws a NumericalError."""
+    try:
+        res = run_nuts_batch(model, data, key, num_warmup, num_samples, num_chains, progress,
+                             options)
+    except ValueError as exc:  # a bad NUTS setting
+        raise InputError(f"method 'nuts': {exc}") from None
+    if not np.all(res.finite):
+        raise NumericalError("NUTS produced non-finite draws")
+    return res
 
 
 def laplace_draws(mode, key: jax.Array, num_draws: int) -> np.ndarray:
