@@ -337,3 +337,75 @@ def test_cli_simulate_fit_and_malformed_history(sim, tmp_path, capsys):
                  "--out", str(sim_csv)]) == 0
     with open(sim_csv) as fh:
         assert fh.readline().strip() == "firm,date,rating"
+
+
+HEAD = 450  # events in the fit whose one-step scores are checked
+
+
+@pytest.fixture(scope="module")
+def head_fit(sim):
+    """A MAP fit of the first HEAD events (the scores' tests)."""
+    from bayesvol.data.ratings import EventTable
+    from bayesvol.fit_system import fit_system
+
+    model, s = sim
+    ev, n = s.events, HEAD
+    head = EventTable(time=ev.time[:n], y=ev.y[:n], K=ev.K[:n], types=ev.types,
+                      dates=ev.dates[:n], start=ev.start, source="head")
+    return head, fit_system(model, head, method="map", seed=0)
+
+
+def test_one_step_scores_of_new_events(sim, head_fit):
+    """fit.score on events after the fitted ones: each new event time's term is the
+    log-likelihood term l_t of the filter run on through the new events (eq. 21), and the
+    score is its log mean over draws; events that do not extend the fit are refused."""
+    from scipy.special import logsumexp
+
+    from bayesvol.data.ratings import EventTable
+    from bayesvol.errors import InputError
+
+    model, s = sim
+    ev, n = s.events, HEAD
+    head, fit = head_fit
+    res = fit.score(ev, max_draws=50, seed=1)
+    frame = res.to_frame()
+    assert len(frame) == N_EVENTS - n and (frame["date"].values == ev.dates[n:].values).all()
+    z = np.asarray(fit.theta).reshape(-1, model.dim)[np.asarray(res.draws[0])]
+    data = jax.tree_util.tree_map(lambda x: x[0], model.prepare(ev))
+    terms = np.stack([np.asarray(model.loglik_terms(jnp.asarray(zz), data))[n:] for zz in z])
+    np.testing.assert_allclose(res.terms[0], terms, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(res.log_score[0], logsumexp(terms, axis=0) - np.log(len(z)),
+                               rtol=1e-9)
+    shifted = EventTable(time=ev.time + 0.1, y=ev.y, K=ev.K, types=ev.types,
+                         dates=ev.dates, start=ev.start)
+    with pytest.raises(InputError, match="must extend the fitted ones"):
+        fit.score(shifted)
+    with pytest.raises(InputError, match="no events after"):
+        fit.score(head)
+
+
+def test_cli_score_reads_rating_histories(sim, head_fit, tmp_path, capsys):
+    """``bayesvol score DIR HISTORIES``: a saved credit fit scores the events of histories
+    that extend the fitted ones (the same terms as the API on the same draws)."""
+    import pandas as pd
+
+    from bayesvol.cli import main
+
+    _, s = sim
+    ev, n = s.events, HEAD
+    head, fit = head_fit
+    fit.save(tmp_path / "fit")
+    hist = tmp_path / "hist.csv"
+    s.histories.to_csv(hist, index=False)
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(tmp_path / "fit"), str(hist), "--out", str(out),
+                 "--max-draws", "50", "--seed", "1"]) == 0
+    got = pd.read_csv(out)
+    api = fit.score(ev, max_draws=50, seed=1).to_frame()
+    assert len(got) == N_EVENTS - n
+    np.testing.assert_allclose(got["log_score"], api["log_score"], rtol=1e-6)
+    # no return forecasts for event data: a one-line error, exit code 2
+    capsys.readouterr()
+    assert main(["forecast", str(tmp_path / "fit"), "--out", str(tmp_path / "f.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no return forecasts" in err and "\n" not in err

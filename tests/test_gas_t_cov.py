@@ -78,6 +78,19 @@ def test_score_matches_finite_differences_and_information_the_printed_formula():
     assert np.allclose(hs.scaled_score(y, f, nb)[1], np.linalg.solve(info, nabla), atol=1e-10)
 
 
+def test_scaled_score_equals_the_information_solve_for_larger_systems():
+    # the closed-form angle step (a cumulative sum down each column of X) for k up to 10
+    rng = np.random.default_rng(5)
+    for k in (4, 7, 10):
+        f = jnp.asarray(np.concatenate([rng.normal(size=k) * 0.3,
+                                        rng.uniform(0.5, 2.6, k * (k - 1) // 2)]))
+        y = jnp.asarray(rng.normal(size=k))
+        ll, nabla, info = hs.score_and_information(y, f, 0.1)
+        s = hs.scaled_score(y, f, 0.1)
+        assert float(s[0]) == pytest.approx(float(ll), abs=1e-10)
+        assert np.allclose(s[1], np.linalg.solve(info, nabla), atol=1e-9)
+
+
 def test_information_matches_monte_carlo_outer_product_of_scores():
     f, nb, n = _f(4), 0.1, 4000
     L = hs.chol_factor(f, K)
@@ -224,6 +237,22 @@ def test_cli_fit_and_bad_option(sim, tmp_path, capsys):
     sim.to_frame().iloc[450:].to_csv(new)
     assert main(["score", str(out), str(new), "--out", str(tmp_path / "s.csv"),
                  "--max-draws", "20"]) == 0
+    # bayesvol forecast of a system fit: the predictive covariance per step, as the API's
+    import pandas as pd
+
+    from bayesvol.results_system import SystemFit
+
+    fc = tmp_path / "fc.csv"
+    assert main(["forecast", str(out), "--horizon", "3", "--seed", "4", "--out", str(fc)]) == 0
+    got = pd.read_csv(fc)
+    api = SystemFit.load(out).forecast_covariance(horizon=3, seed=4)
+    k = sim.returns.shape[0]
+    assert len(got) == 3 * k * k and set(got["step"]) == {1, 2, 3}
+    np.testing.assert_allclose(got["covariance"].to_numpy().reshape(3, k, k), api.values,
+                               rtol=1e-8)
+    assert main(["forecast", str(out), "--horizon", "2", "--out", str(tmp_path / "f.json")]) == 0
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert abs(sum(doc["gmv_weights"].values()) - 1.0) < 1e-9
 
 
 @pytest.mark.slow

@@ -94,7 +94,8 @@ def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",
     Gibbs), each with the same three counts and its own settings in ``sampler_options``
     (see bayesvol.inference.mcmc; garch, beta-t-egarch and hier-garch; NUTS on per-asset and
     system models takes ``dense_mass``, ``chain_method`` ("vectorized" runs all chains in
-    one program) and ``target_accept`` there), and for garch and
+    one program; on CPU it is slower than the default "sequential" for the time
+    recursions of these models) and ``target_accept`` there), and for garch and
     beta-t-egarch also ``mle`` (maximum likelihood with delta-method standard errors) or
     ``map`` (mode + Laplace draws). ``gas-t-cov`` (the multivariate Student-t GAS
     covariance model, one parameter vector for the panel; options variant "full" | "scalar" |

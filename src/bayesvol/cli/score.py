@@ -28,7 +28,9 @@ from .app import app, console
 @app.command()
 def score(
     fit_dir: Path = typer.Argument(..., help="folder written by 'bayesvol fit --out'"),
-    file: Path = typer.Argument(..., help="returns after the fit's last date (CSV or Parquet)"),
+    file: Path = typer.Argument(..., help="returns after the fit's last date (CSV or Parquet); "
+                                "for credit-intensity, rating histories (or an event file) "
+                                "of the fitted period and after"),
     out: Path = typer.Option(..., "--out", help="output CSV: date, asset, log_score"),
     prices: bool = typer.Option(False, "--prices",
                                 help="FILE holds prices (start it with the price on the "
@@ -52,12 +54,15 @@ def score(
     folder = out.parent if str(out.parent) else Path(".")
     if out.is_dir() or not folder.is_dir():
         raise InputError("--out must be a file name in an existing folder", source=str(out))
-    panel = load_returns(file, prices=prices, scale=scale)
     from ..results_system import SystemFit, is_system_dir
 
-    if is_system_dir(fit_dir):  # one joint score per date (e.g. gas-t-cov)
-        fit = SystemFit.load(fit_dir)
-        result = fit.score(panel, max_draws=max_draws, seed=seed)
+    system = is_system_dir(fit_dir)
+    fit = SystemFit.load(fit_dir) if system else None
+    # a model with its own input (credit-intensity: rating histories) reads FILE itself
+    own_input = system and hasattr(fit.model, "new_input")
+    panel = None if own_input else load_returns(file, prices=prices, scale=scale)
+    if system:  # one joint score per date (e.g. gas-t-cov) or per event time (credit)
+        result = fit.score(file if own_input else panel, max_draws=max_draws, seed=seed)
     elif fit_kind(fit_dir) == "factor":
         fit = load_fit(fit_dir)
         result = fit.score(panel, max_draws=max_draws, seed=seed, n_particles=particles)

@@ -70,7 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .bijections import log_sigmoid
+from .bijections import log_sigmoid, softplus
 from .gas_filter import GasPath, forward_hessian, gas_filter, tanh_inverse
 from .gen_t import (  # noqa: F401  (re-exported: the density and its helpers)
     GED_THRESHOLD,
@@ -317,11 +317,11 @@ class BetaTEgarchModel(PerAssetSeriesModel):
         c1 = (eta + 1.0) / (v * eta)
         nz = (e != 0).astype(e.dtype)
         log_abs = jnp.log(jnp.where(nz > 0, jnp.abs(e), 1.0))
-        obs = jnp.stack([log_abs, nz], axis=-1)
+        obs = (log_abs, nz)
 
         def log_density(o, f):  # w = log(etabar x^v), x = |e| e^{-f}
             w = log_eta + v * (o[0] - f)
-            return log_norm - f - c1 * o[1] * jax.nn.softplus(w)
+            return log_norm - f - c1 * o[1] * softplus(w)
 
         def score(o, f):  # (etabar + 1)/etabar b - 1 with b = sigmoid(w)
             b = o[1] * jax.nn.sigmoid(log_eta + v * (o[0] - f))

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from ..data.ratings import RATING_TYPES, EventData, EventTable
 from .credit_structure import (
@@ -325,6 +326,55 @@ class CreditIntensityModel:
         from ..data.ratings import load_events
 
         return data if isinstance(data, EventTable) else load_events(data)
+
+    def new_input(self, events: EventTable, new) -> EventTable:
+        """The events after the fitted ones, for one-step scores (``SystemFit.score``).
+
+        ``new``: rating histories or an event file (path, DataFrame or EventTable) covering
+        the fitted period and later, from the same start, so that the numbers at risk of the
+        new event times come from the same histories. Its first rows must be the fitted
+        events (InputError otherwise); the rows after them are returned, with their dates
+        (for an event file without dates and start: the start is needed for dates).
+        """
+        from ..errors import InputError
+
+        full = self.load_input(new)
+        n = events.n_times
+        src = full.source
+        if tuple(full.types) != tuple(events.types):
+            raise InputError(f"the new events have types {', '.join(full.types)}, the fit "
+                             f"{', '.join(events.types)}", source=src)
+        same = (full.n_times >= n
+                and np.allclose(np.asarray(full.time[:n], float), events.time, atol=1e-6)
+                and np.array_equal(np.asarray(full.y[:n]), np.asarray(events.y)))
+        if not same or (full.start is not None and events.start is not None
+                        and full.start != events.start):
+            raise InputError("the new events must extend the fitted ones: give the rating "
+                             "histories (or event file) of the fitted period and after, "
+                             "from the same start", source=src)
+        if full.n_times == n:
+            raise InputError("no events after the fitted ones", source=src)
+        dates = full.dates
+        if dates is None:
+            if full.start is None:
+                raise InputError("the event file has no dates and no start: scores need "
+                                 "the dates of the new events", source=src)
+            dates = full.start + pd.to_timedelta(np.asarray(full.time) * 365.25, unit="D")
+        return EventTable(time=np.asarray(full.time[n:]), y=np.asarray(full.y[n:]),
+                          K=np.asarray(full.K[n:]), types=tuple(full.types),
+                          dates=pd.DatetimeIndex(dates[n:]), start=full.start, source=src,
+                          firms=full.firms)
+
+    def continued_data(self, events: EventTable, tail: EventTable
+                       ) -> tuple[EventData, np.ndarray]:
+        """EventData of the fitted events followed by ``tail`` (:meth:`new_input`), and the
+        positions of the tail's rows: the filter runs on through the new event times."""
+        n = events.n_times
+        full = EventTable(time=np.concatenate([events.time, tail.time]),
+                          y=np.concatenate([events.y, tail.y]),
+                          K=np.concatenate([events.K, tail.K]), types=tuple(events.types),
+                          start=events.start, source=tail.source)
+        return self.prepare(full), n + np.arange(tail.n_times)
 
     def bind(self, events: EventTable) -> CreditIntensityModel:
         """The model with the input's type names (their number must be k)."""

@@ -82,20 +82,6 @@ def angle_matrix(phi: jax.Array, k: int) -> jax.Array:
     return jnp.einsum("rij,r->ij", jnp.asarray(_selector(k), dtype=phi.dtype), phi)
 
 
-def upper_inverse(X: jax.Array) -> jax.Array:
-    """X^{-1} of an upper triangular X by back substitution, row by row from the bottom (a
-    static loop of k vector steps: cheaper to differentiate inside a scan than a solver)."""
-    k = X.shape[-1]
-    eye = np.eye(k)
-    rows: list = [None] * k
-    for i in range(k - 1, -1, -1):
-        acc = jnp.asarray(eye[i], dtype=X.dtype)
-        for j in range(i + 1, k):
-            acc = acc - X[i, j] * rows[j]
-        rows[i] = acc / X[i, i]
-    return jnp.stack(rows)
-
-
 def _x_parts(phi: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     """(X, P) with X of eq. (22) and P_ij = prod_{l<i} sin(phi_lj) (1 on and below the
     diagonal's first row; only its upper triangle and diagonal are used)."""
@@ -233,7 +219,7 @@ def scaled_score(y: jax.Array, f: jax.Array, nu_bar: jax.Array
     X, P = _x_parts(phi, k)
     d = jnp.exp(0.5 * h)
     eye = jnp.eye(k, dtype=X.dtype)
-    Xinv = upper_inverse(X)
+    Xinv = jax.scipy.linalg.solve_triangular(X, eye, lower=False)
     v = Xinv.T @ (y / d)  # J y with J = X^{-T} D^{-1}
     q = jnp.sum(v * v)
     nb = nu_bar
@@ -250,19 +236,16 @@ def scaled_score(y: jax.Array, f: jax.Array, nu_bar: jax.Array
     S = Xinv.T @ dR @ Xinv
     U = jnp.triu(S, 1) + 0.5 * jnp.diag(jnp.diagonal(S))
     dX = U @ X
-    Pm = angle_matrix(phi, k)
-    sin, cos = jnp.sin(Pm), jnp.cos(Pm)
-    cols = np.arange(k)
-    cum = jnp.zeros(k, dtype=X.dtype)
-    steps = []
-    for i in range(k - 1):  # rows of X, a static loop of k - 1 vector steps
-        active = jnp.asarray(cols > i)
-        denom = jnp.where(active, sin[i] * P[i], 1.0)
-        step = jnp.where(active, (X[i] * cum - dX[i]) / denom, 0.0)
-        steps.append(step)
-        cum = cum + jnp.where(active, cos[i] / jnp.where(active, sin[i], 1.0) * step, 0.0)
-    steps.append(jnp.zeros(k, dtype=X.dtype))
-    dphi = jnp.einsum("rij,ij->r", jnp.asarray(_selector(k), dtype=X.dtype), jnp.stack(steps))
+    # Down column j, x_ij = cos(phi_ij) P_ij gives dx_ij = x_ij c_ij - sin(phi_ij) P_ij dphi_ij,
+    # c_ij = sum_{l<i} cot(phi_lj) dphi_lj. Since P_{i+1,j} = sin(phi_ij) P_ij, the sum
+    # G_ij = c_ij P_ij^2 obeys G_{i+1,j} = G_ij - x_ij dx_ij (the column norm of X is 1), so
+    # c_ij = -(sum_{l<i} x_lj dx_lj) / P_ij^2: one cumulative sum instead of a loop over rows.
+    upper = jnp.asarray(np.triu(np.ones((k, k), dtype=bool), 1))
+    sin = jnp.where(upper, jnp.sin(angle_matrix(phi, k)), 1.0)
+    xdx = X * dX
+    c = -(jnp.cumsum(xdx, axis=0) - xdx) / (P * P)
+    dphi_mat = jnp.where(upper, (X * c - dX) / (sin * P), 0.0)
+    dphi = jnp.einsum("rij,ij->r", jnp.asarray(_selector(k), dtype=X.dtype), dphi_mat)
     s = jnp.concatenate([dh, dphi])
     logdet = jnp.sum(h) + 2.0 * jnp.sum(jnp.log(jnp.abs(jnp.diagonal(X))))
     ll = (mvt_log_norm(nb, k) - 0.5 * logdet
