@@ -74,6 +74,7 @@ from ..errors import InputError
 from ..filtering.factor_kalman import factor_kalman_step
 from ..filtering.rbpf import RbpfParams, rbpf_point_state, rbpf_scan
 from ..inference.dfsv import family as fam
+from ..portfolio.weights import gmv_weights  # one definition, re-exported here
 from .garch_forecast import (
     RETURN_QUANTILES,
     VOL_QUANTILES,
@@ -426,13 +427,6 @@ class GmvForecast:
                 "weights": {str(a): float(v) for a, v in self.weights.items()},
                 "mean": self.mean, "sd": self.sd, "variance": self.variance,
                 "risk": {str(k): float(v) for k, v in self.risk.items()}}
-
-
-def gmv_weights(cov: np.ndarray) -> np.ndarray:
-    """w = Sigma^{-1} 1 / (1^T Sigma^{-1} 1) for a positive definite Sigma [N, N] (Cholesky)."""
-    c = np.linalg.cholesky(0.5 * (cov + cov.T))
-    x = np.linalg.solve(c.T, np.linalg.solve(c, np.ones(cov.shape[0])))
-    return x / x.sum()
 
 
 def _risk(draws: np.ndarray, levels: Sequence[float], suffix: str = "") -> dict[str, float]:
