@@ -161,6 +161,32 @@ def test_factor_fit_report(tmp_path) -> None:
     assert "Covariance and log-variance paths" in text and "lambda[A&lt;1&gt;,1]" in text
 
 
+def test_system_fit_reports(tmp_path) -> None:
+    """Reports of system fits: a gas-t-cov fit (covariance paths; the comparison section
+    against a second MAP fit with other Laplace draws, which needs no new compilation) and a
+    credit-intensity fit (event counts, intensity paths)."""
+    import bayesvol as bv
+    from bayesvol.models.credit_intensity import CreditIntensityModel
+    from bayesvol.simulate.credit_intensity import simulate_credit_intensity
+    from bayesvol.simulate.gas_t_cov import simulate_gas_t_cov
+
+    frame = simulate_gas_t_cov(200, n_assets=3, seed=1).to_frame()
+    frame.columns = list(ODD)
+    bv.fit(frame, model="gas-t-cov", variant="scalar", method="map",
+           num_draws=100).save(tmp_path / "map")
+    bv.fit(frame, model="gas-t-cov", variant="scalar", method="map", num_draws=100,
+           seed=1).save(tmp_path / "ref")
+    path = bv.report(tmp_path / "map", reference=tmp_path / "ref")
+    text = _check_page(path, FIT_IDS)
+    assert "Covariance paths" in text and "b_D[A&lt;1&gt;]" in text
+    assert "Marginals of both fits" in text
+    sim = simulate_credit_intensity(CreditIntensityModel(factors=1), n_events=150, seed=2)
+    bv.fit(sim.events, model="credit-intensity", factors=1, method="map",
+           num_draws=100).save(tmp_path / "credit")
+    text = _check_page(bv.report(tmp_path / "credit"), FIT_IDS)
+    assert "Intensity paths" in text and "The fitted events" in text
+
+
 def test_neither_a_fit_nor_a_backtest_exits_2_and_nothing_is_overwritten(
         fits, tmp_path, capsys) -> None:
     other = tmp_path / "other"

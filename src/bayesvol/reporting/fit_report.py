@@ -243,6 +243,10 @@ def volatility_section(fit: Any, factor: bool) -> Section:
 
 def named_draws(fit: Any) -> dict[str, np.ndarray]:
     """Draws of every parameter under its summary.json name, chains pooled."""
+    if hasattr(fit, "theta") and hasattr(fit, "input"):  # a SystemFit
+        from .system_report import system_named_draws
+
+        return system_named_draws(fit)
     if hasattr(fit, "panel"):
         out = {k: np.asarray(v).reshape(-1) for k, v in fit.global_draws().items()}
         for name, arr in fit.draws().items():
@@ -293,7 +297,7 @@ def comparison_section(summary: dict, fit: Any, reference: Path | None) -> Secti
                    "(mean - mean_ref) / sd_ref", "sd / sd_ref"], rows, scroll=True,
                   caption="Posterior means and sds against the reference")
     labels = (la, lb)
-    if hasattr(fit, "panel") and hasattr(ref, "panel"):
+    if hasattr(fit, "global_draws") and hasattr(ref, "global_draws"):
         from ..plots import plot_marginals
 
         common = [x for x in fit.assets if x in ref.assets]
@@ -322,7 +326,14 @@ def fit_sections(folder: Path, reference: Path | None = None) -> tuple[str, str,
     factor = fit_kind(folder) == "factor"
     fit = load_fit(folder)
     model = summary.get("model") or getattr(getattr(fit, "model", None), "name", "?")
-    sections = [data_section(_panel_of(fit)), posterior_section(summary, fit),
-                volatility_section(fit, factor), comparison_section(summary, fit, reference)]
+    if hasattr(fit, "theta") and hasattr(fit, "input"):  # a SystemFit
+        from .system_report import system_data_section, system_paths_section
+
+        first = [system_data_section(fit), posterior_section(summary, fit),
+                 system_paths_section(fit)]
+    else:
+        first = [data_section(_panel_of(fit)), posterior_section(summary, fit),
+                 volatility_section(fit, factor)]
+    sections = first + [comparison_section(summary, fit, reference)]
     method = summary.get("method", getattr(fit, "method", ""))
     return f"Fit report: {model}", f"{folder} \u00b7 method {method}", sections
