@@ -83,3 +83,22 @@ def test_factor_sv(tmp_path):
     true = loadings["truth"].to_numpy()[:, 0]
     assert abs(fitted - true).max() < 0.3  # one factor, 5 assets, 300 days
     assert "mean Frobenius error" in printed
+
+
+def test_backtest_report(tmp_path):
+    printed = run_example("backtest_report.py", tmp_path)
+    assert_files(tmp_path, ("returns.csv", "bt/forecasts.parquet", "bt/portfolios.parquet",
+                            "bt/summary.json", "bt/report.html"))
+    returns = pd.read_csv(tmp_path / "returns.csv", index_col=0)
+    assert returns.shape == (600, 2)
+    forecasts = pd.read_parquet(tmp_path / "bt" / "forecasts.parquet")
+    # every date after the first 400-date window is forecast once per model and asset
+    assert set(forecasts["model"]) == {"garch", "ewma", "sample"}
+    counts = forecasts.groupby("model").size()
+    assert (counts == 200 * 2).all(), counts
+    assert forecasts["log_score"].notna().all()
+    summary = json.loads((tmp_path / "bt" / "summary.json").read_text())
+    assert set(summary["scores"]) == {"garch", "ewma", "sample"}
+    page = (tmp_path / "bt" / "report.html").read_text()
+    assert 'id="scores"' in page and "<img" in page
+    assert "mean log score" in printed and "report:" in printed
