@@ -6,6 +6,7 @@ Each case runs in a fresh interpreter, since this test session has long imported
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -119,3 +120,45 @@ def test_float64_still_on_when_jax_comes_later(tmp_path: Path, env: dict, dtype:
                           text=True, timeout=120, env={**environ, **env})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [dtype]
+
+
+def test_a_garch_model_and_its_fit_code_do_not_import_numpyro(tmp_path: Path) -> None:
+    """The VI / MLE path of GARCH needs no NumPyro (0.7 s): the registry loads model modules
+    on demand and the innovation laws are pure functions (NumPyro classes load lazily)."""
+    _run("""
+        import bayesvol.api, bayesvol.results
+        from bayesvol.inference import runner
+        from bayesvol.models.registry import build_model
+        model = build_model('garch', dist='skewt')
+        assert model.dist == 'skewt'
+        """, tmp_path, ("numpyro",))
+    _run("""
+        import sys
+        from bayesvol.distributions import SkewedT, StandardizedT
+        assert 'numpyro' in sys.modules and SkewedT.__name__ == 'SkewedT'
+        from bayesvol.models.registry import model_class
+        assert model_class('hier-garch').__name__ == 'HierGarchModel'
+        """, tmp_path, ())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="needs dask")
+def test_writing_netcdf_hides_dask_only_while_it_writes(tmp_path: Path) -> None:
+    """no_dask: xarray writes and reads a file without importing Dask, and Dask works with
+    xarray afterwards in the same process (nothing cached from the hidden state)."""
+    _run("""
+        import sys
+        import numpy as np, xarray as xr
+        from bayesvol.netcdf_io import no_dask
+        with no_dask():
+            ds = xr.Dataset({'x': (('a',), np.arange(3.0))}, coords={'a': ['p', 'q', 'r']})
+            ds.to_netcdf('f.nc', engine='h5netcdf')
+            with xr.open_dataset('f.nc', engine='h5netcdf') as back:
+                assert back['x'].values.tolist() == [0.0, 1.0, 2.0]
+        assert 'dask' not in sys.modules and 'distributed' not in sys.modules
+        import dask.array as da
+        from xarray.namedarray.pycompat import array_type
+        assert da.Array in array_type('dask')
+        assert xr.DataArray(da.zeros(4, chunks=2)).chunks == ((2, 2),)
+        with no_dask():  # Dask is imported now: nothing is hidden
+            assert sys.modules['dask'] is not None
+        """, tmp_path, ())

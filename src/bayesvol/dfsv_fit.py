@@ -57,6 +57,7 @@ from .inference.dfsv.vi import (
     run_dfsv_vi,
 )
 from .models.dfsv import DfsvModel, DfsvPriors
+from .netcdf_io import no_dask
 
 METHODS = ("vi", "nuts")
 
@@ -398,12 +399,13 @@ class DfsvFit:
 
     def save(self, path) -> Path:
         """Write the fit to a NetCDF file (xarray, h5netcdf engine); ``DfsvFit.load`` reads it."""
-        ds = self.to_dataset()
-        return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+        with no_dask():
+            ds = self.to_dataset()
+            return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
     @classmethod
     def load(cls, path) -> DfsvFit:
-        with xr.open_dataset(path, engine="h5netcdf") as handle:
+        with no_dask(), xr.open_dataset(path, engine="h5netcdf") as handle:
             ds = handle.load()
         if ds.attrs.get("format") != FORMAT:
             raise InputError(f"{path}: not a DFSV fit (format {ds.attrs.get('format')!r})")

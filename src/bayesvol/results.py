@@ -28,6 +28,7 @@ from .data import ReturnsPanel
 from .errors import InputError
 from .models.registry import model_from_config
 from .models.series import SeriesData, series_data  # noqa: F401  (series_data re-exported)
+from .netcdf_io import no_dask
 
 
 @dataclass
@@ -314,7 +315,8 @@ class Fit:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "summary.json",
                       lambda p: Path(p).write_text(json.dumps(self.summary_dict(), indent=2)))
-        atomic_write(out / "posterior.nc", lambda p: _write_groups(self._groups(), p))
+        with no_dask():
+            atomic_write(out / "posterior.nc", lambda p: _write_groups(self._groups(), p))
         return out
 
     @classmethod
@@ -323,9 +325,10 @@ class Fit:
         path = Path(out_dir) / "posterior.nc"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no posterior.nc here (write one with 'fit --out')")
-        import arviz as az
+        with no_dask():
+            import arviz as az
 
-        idata = az.from_netcdf(path, engine="h5netcdf")
+            idata = az.from_netcdf(path, engine="h5netcdf")
         if "posterior" not in idata.groups() or "bayesvol_fit" not in idata.posterior.attrs:
             raise InputError(_not_a_fit_message(path))
         attrs = json.loads(idata.posterior.attrs["bayesvol_fit"])

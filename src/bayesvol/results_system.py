@@ -26,6 +26,7 @@ from scipy.special import logsumexp
 
 from .atomic import atomic_write
 from .errors import InputError
+from .netcdf_io import no_dask
 
 SYSTEM_FORMAT = "bayesvol-system-1"  # the ``format`` attribute of posterior.nc's posterior
 
@@ -292,7 +293,10 @@ class SystemFit:
 
     def save(self, out_dir: str | os.PathLike) -> Path:
         """Write DIR/summary.json and DIR/posterior.nc (each to a temporary name, renamed)."""
-        out = Path(out_dir)
+        with no_dask():
+            return self._save(Path(out_dir))
+
+    def _save(self, out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         post = self.to_dataset()
         post.attrs = {"format": SYSTEM_FORMAT, "bayesvol_system": json.dumps(self._attrs())}
@@ -321,9 +325,11 @@ class SystemFit:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no posterior.nc here (write one with 'fit --out')")
         try:
-            with xr.open_dataset(path, group="posterior", engine="h5netcdf") as handle:
+            with no_dask(), xr.open_dataset(path, group="posterior",
+                                            engine="h5netcdf") as handle:
                 post = handle.load()
-            with xr.open_dataset(path, group="observed_data", engine="h5netcdf") as handle:
+            with no_dask(), xr.open_dataset(path, group="observed_data",
+                                            engine="h5netcdf") as handle:
                 observed = handle.load()
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: not a system-model fit ({exc})") from None

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from .skewed_t import SkewedT, skewed_t_logpdf, skewed_t_moments, skewed_t_sample, skewed_t_skewness
-from .standardized_t import StandardizedT, std_t_logpdf, std_t_sample
+from .skewed_t import skewed_t_logpdf, skewed_t_moments, skewed_t_sample, skewed_t_skewness
+from .standardized_t import std_t_logpdf, std_t_sample
 
 _LOG_SQRT_2PI = 0.5 * jnp.log(2.0 * jnp.pi)
 
@@ -49,6 +49,15 @@ INNOVATIONS: dict[str, Innovation] = {
 }
 DIST_ALIASES = {"norm": "normal", "gaussian": "normal", "std": "t", "student": "t",
                 "sstd": "skewt", "skew-t": "skewt", "skewed-t": "skewt"}
+
+
+def __getattr__(name: str):
+    """``SkewedT`` and ``StandardizedT`` (NumPyro distributions) load NumPyro on first use."""
+    if name in ("SkewedT", "StandardizedT"):
+        from . import numpyro_dists
+
+        return getattr(numpyro_dists, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_innovation(name: str) -> Innovation:

@@ -10,6 +10,8 @@ so that E[x] = 0 and Var[x] = 1; xi < 1 skews left, xi > 1 right, xi = 1 is the 
 
 Sampling: y = xi |T| with probability xi^2/(1+xi^2), else y = -|T|/xi (T unit-variance t);
 then x = (y - m) / s.
+
+Pure functions (no NumPyro import); the NumPyro Distribution is in numpyro_dists.py.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
-from numpyro.distributions import constraints
-from numpyro.distributions.util import promote_shapes
 
-from .standardized_t import LocationScale, std_t_logpdf, std_t_sample
+from .standardized_t import std_t_logpdf, std_t_sample
 
 
 def skewed_t_moments(nu: jax.Array, xi: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -71,31 +71,3 @@ def skewed_t_skewness(nu: jax.Array, xi: jax.Array) -> jax.Array:
     e3 = m3 * (xi**4 - xi**-4) / denom
     var = e2 - e1**2
     return (e3 - 3.0 * e1 * e2 + 2.0 * e1**3) / var**1.5
-
-
-class SkewedT(LocationScale):
-    """NumPyro distribution ``loc + scale * eps`` with eps unit-variance skewed-t(nu, xi)."""
-
-    arg_constraints = {
-        "nu": constraints.greater_than(2.0),
-        "xi": constraints.positive,
-        "loc": constraints.real,
-        "scale": constraints.positive,
-    }
-    support = constraints.real
-    reparametrized_params = ["loc", "scale"]
-
-    def __init__(self, nu, xi, loc=0.0, scale=1.0, *, validate_args=None):
-        self.nu, self.xi, self.loc, self.scale = promote_shapes(nu, xi, loc, scale)
-        batch_shape = jax.lax.broadcast_shapes(
-            jnp.shape(nu), jnp.shape(xi), jnp.shape(loc), jnp.shape(scale)
-        )
-        super().__init__(batch_shape=batch_shape, validate_args=validate_args)
-
-    def sample(self, key, sample_shape=()):
-        shape = sample_shape + self.batch_shape
-        return self.loc + self.scale * skewed_t_sample(key, self.nu, self.xi, shape)
-
-    def log_prob(self, value):
-        z = (value - self.loc) / self.scale
-        return skewed_t_logpdf(z, self.nu, self.xi) - jnp.log(self.scale)
