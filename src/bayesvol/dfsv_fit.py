@@ -346,7 +346,7 @@ class DfsvFit:
         ``FactorScoreTerms`` (a ``forecast.score.ScoreTerms``): each asset's marginal score
         and the joint score as asset ``"__joint__"``; ``.to_frame()`` gives date, asset,
         log_score."""
-        from .forecast.factor_forecast import score_dfsv
+        from .forecast.factor_score import score_dfsv
 
         return score_dfsv(self, new_returns, max_draws=max_draws, seed=seed,
                           n_particles=n_particles, resample=resample)

@@ -10,8 +10,8 @@ benchmark), for files that hold only NumPy arrays.
 Dask has not been imported yet: no Dask array can exist in the process then, so xarray's
 answers ("not a Dask array", "no scheduler") are the ones it would have given anyway. When the
 block starts and when it ends, xarray's cached answers about Dask are dropped, so within it
-xarray sees no Dask and after it Dask works with xarray in the same process as usual. Where Dask is already imported, or
-``BAYESVOL_XARRAY_DASK=1`` is set, it does nothing.
+xarray sees no Dask and after it Dask works with xarray in the same process as usual. Where
+Dask is already imported, or ``BAYESVOL_XARRAY_DASK=1`` is set, it does nothing.
 
 One caveat: another thread that imports Dask for the first time while such a block runs gets
 an ImportError; bayesvol itself imports Dask only to start a backtest on a Dask scheduler.
