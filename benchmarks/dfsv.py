@@ -594,7 +594,8 @@ def write(out_dir: Path, info: dict, args, results: dict, t_start: float, final:
     goals = goals_of(results)
     goal_lines = [f"{'n/a ' if ok is None else ('PASS' if ok else 'FAIL')}  {name}"
                   for name, ok in goals.items()]
-    info = {**info, "loadavg_now": os.getloadavg(), "wall_s": time.perf_counter() - t_start}
+    if "loadavg_now" not in info:  # a run; --render keeps the run's recorded figures
+        info = {**info, "loadavg_now": os.getloadavg(), "wall_s": time.perf_counter() - t_start}
     notes = [
         f"Run {info['date']} on {info['platform']}, {info['cpus_usable']} usable CPU(s), load "
         f"average at start {info['loadavg_start'][0]:.1f} (a machine shared with other work: "
@@ -615,6 +616,10 @@ def write(out_dir: Path, info: dict, args, results: dict, t_start: float, final:
         "log-variance paths (log_variances) and the posterior-mean covariance and correlation "
         "paths over all draws. Loadings vs truth are compared as Lambda_k exp(hbar_k / 2), the "
         "scale the sample identifies.",
+        "R's factorstochvol: not compared. R is in Debian's packages, but factorstochvol (and "
+        "stochvol) are not, and CRAN cannot be reached from this machine, so it cannot be "
+        "built here; the reference posterior is our NUTS (and, for the globals, PMMH: "
+        "docs/models/dfsv.md).",
     ]
     md = ["# dfsv benchmark", "", *(f"- {n}" for n in notes), ""]
     for name in SECTIONS:
