@@ -88,22 +88,22 @@ def _filter(params: RbpfParams, y: jax.Array, mask: jax.Array, newton_steps: int
             return lik - 0.5 * r @ P_inv @ r
 
         grad, hess = jax.grad(g), jax.hessian(g)
-        x = x_pred
+        x, gx = x_pred, g(x_pred)
         for _ in range(newton_steps):  # unrolled: no loop nested inside the scan
             A = -hess(x)
             A = 0.5 * (A + A.T)
             # Levenberg damping where -H is not positive definite far from the mode
             lam = jnp.maximum(0.0, -jnp.min(jnp.linalg.eigvalsh(A))) + 1e-9
-            step_x = jnp.linalg.solve(A + lam * eye, grad(x))
-            x_new = x + step_x
-            better = jnp.isfinite(g(x_new)) & (g(x_new) >= g(x))
-            x = jnp.where(better, x_new, x)
+            x_new = x + jnp.linalg.solve(A + lam * eye, grad(x))
+            g_new = g(x_new)
+            better = jnp.isfinite(g_new) & (g_new >= gx)
+            x, gx = jnp.where(better, x_new, x), jnp.where(better, g_new, gx)
         A = -hess(x)
         A = 0.5 * (A + A.T)
         P_post = jnp.linalg.inv(A)
         _, logdet = jnp.linalg.slogdet(P_post)
         # g holds log N(x; x_pred, P_pred) up to -(d log 2 pi + log det P_pred) / 2
-        ll = g(x) + 0.5 * (logdet - logdet_pred)
+        ll = gx + 0.5 * (logdet - logdet_pred)
         ks = factor_kalman_step(mf, Pf, y_t, mk_t, x[:K], x[K:], params.Lambda, params.Phi_f)
         gnorm = jnp.max(jnp.abs(grad(x)))
         sd = jnp.sqrt(jnp.clip(jnp.diagonal(P_post), 0.0, None))
