@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 
 import jax
@@ -47,8 +46,8 @@ import pandas as pd
 import xarray as xr
 
 from .atomic import atomic_write
+from .dfsv_moments import draw_log_variance_moments, moment_paths
 from .errors import InputError
-from .inference.dfsv import family as fam
 from .inference.dfsv.nuts import DfsvNutsOptions, run_dfsv_nuts
 from .inference.dfsv.vi import (
     DfsvVIOptions,
@@ -86,68 +85,6 @@ def _panel(data) -> tuple[np.ndarray, list[str], pd.Index]:
     if y.shape[0] < 10:
         raise InputError(f"need at least 10 dates, got {y.shape[0]}")
     return y, assets, times
-
-
-def _log_variance_paths(model: DfsvModel, paths: str, theta: jax.Array, x: jax.Array
-                        ) -> tuple[jax.Array, jax.Array]:
-    """Factor [T, K] and idiosyncratic [T, N] log-variances of one draw (theta, x [M, T])."""
-    T = x.shape[1]
-    if paths == "noncentred":
-        h, h_id = model.scale_paths(theta, x)
-    else:
-        K = model.n_factors
-        h, h_id = x[:K].T, (x[K:].T if model.idio == "ar1" else None)
-    return h, model.idio_path(theta, h_id, T)
-
-
-@partial(jax.jit, static_argnames=("model", "paths"))
-def _moment_paths(model, paths, params, theta, x_draws, key, idx):
-    """Mean over draws of Cov_t and Corr_t at the times idx (module docstring).
-
-    theta [D, d] unconstrained draws; x_draws [D, M, T] path draws (NUTS) or None (VI: path j
-    drawn from q(x | theta^j) with the family ``params``).
-    """
-    D = theta.shape[0]
-    N = model.n_assets
-    pidx = model.path_globals()
-
-    def body(acc, inputs):
-        th, xj, k = inputs
-        if xj is None:
-            M, T = params["path_loc"].shape
-            eps = jax.random.normal(k, (M, T))
-            xj = jax.vmap(fam.bidiag_sample)(fam.path_mean(params, th, pidx),
-                                             params["path_logd"], params["path_c"], eps)
-        h, hid = _log_variance_paths(model, paths, th, xj)
-        h, hid = h[idx], hid[idx]
-        lam = model.loadings(th)
-        cov = jnp.einsum("ik,tk,jk->tij", lam, jnp.exp(h), lam)
-        cov = cov + jax.vmap(jnp.diag)(jnp.exp(hid))
-        sd = jnp.sqrt(jnp.diagonal(cov, axis1=1, axis2=2))
-        corr = cov / (sd[:, :, None] * sd[:, None, :])
-        return (acc[0] + cov, acc[1] + corr), None
-
-    zeros = jnp.zeros((idx.shape[0], N, N), theta.dtype)
-    keys = jax.random.split(key, D)
-    (s_cov, s_corr), _ = jax.lax.scan(body, (zeros, zeros), (theta, x_draws, keys))
-    return s_cov / D, s_corr / D
-
-
-@partial(jax.jit, static_argnames=("model",))
-def _draw_log_variance_moments(model, theta, x_draws):
-    """Means and sds [M, T] over MCMC draws of the log-variance paths (non-centred x)."""
-
-    def body(acc, inputs):
-        h, hid = _log_variance_paths(model, "noncentred", *inputs)
-        v = jnp.concatenate([h.T, hid.T]) if model.idio == "ar1" else h.T
-        return (acc[0] + v, acc[1] + v * v), None
-
-    M, T = x_draws.shape[1:]
-    z = jnp.zeros((M, T), theta.dtype)
-    (s1, s2), _ = jax.lax.scan(body, (z, z), (theta, x_draws))
-    D = theta.shape[0]
-    mean = s1 / D
-    return mean, jnp.sqrt(jnp.maximum(s2 / D - mean * mean, 0.0))
 
 
 @dataclass
@@ -216,7 +153,7 @@ class DfsvFit:
         n = len(idx)
         bucket = min(max(8, 1 << (n - 1).bit_length()), len(self.times))
         padded = np.concatenate([idx, np.full(max(bucket - n, 0), idx[-1])])
-        cov, corr = _moment_paths(self.model, self.paths, p,
+        cov, corr = moment_paths(self.model, self.paths, p,
                                   jnp.asarray(self.theta_draws[rows]), x, key,
                                   jnp.asarray(padded))
         return idx, np.asarray(cov)[:n] * self.scale**2, np.asarray(corr)[:n]
@@ -248,7 +185,7 @@ class DfsvFit:
             loc, sd = log_variance_moments(self.model, self.params, self.theta_draws,
                                            self.paths)
         else:
-            loc, sd = (np.asarray(a) for a in _draw_log_variance_moments(
+            loc, sd = (np.asarray(a) for a in draw_log_variance_moments(
                 self.model, jnp.asarray(self.theta_draws), jnp.asarray(self.path_draws)))
         shift = 2.0 * math.log(self.scale)
         T = len(self.times)
