@@ -80,7 +80,7 @@ from .garch_forecast import (
     forecast_index,
     level_label,
 )
-from .risk import expected_shortfall, value_at_risk
+from .gmv import GmvForecast, gmv_of_draws, risk_of_draws
 
 JOINT = "__joint__"
 _ELEMENTS = 2**22          # bound on draws x paths x dates per compiled chunk
@@ -382,63 +382,6 @@ def predictive_draws(fit, horizon: int = 10, n_paths: int = 4000, seed: int = 0,
 
 
 # ------------------------------------------------------------------------------ GMV portfolio
-@dataclass
-class GmvForecast:
-    """The global minimum-variance portfolio for r_{T+h} and its predictive return.
-
-    weights: w = Sigma^{-1} 1 / 1^T Sigma^{-1} 1 by asset (sum 1); covariance: Sigma, the
-    predictive covariance of r_{T+h} used; draws [n_paths]: predictive draws of w^T r_{T+h};
-    risk: VaR and ES (positive losses) per level, from the draws.
-    """
-
-    horizon: int
-    weights: pd.Series
-    covariance: pd.DataFrame
-    levels: tuple[float, ...]
-    draws: np.ndarray = field(repr=False)
-    risk: pd.Series = field(repr=False)
-
-    @property
-    def variance(self) -> float:
-        """w^T Sigma w, the predictive variance of the portfolio return (exact)."""
-        w = self.weights.to_numpy()
-        return float(w @ self.covariance.to_numpy() @ w)
-
-    @property
-    def mean(self) -> float:
-        """Mean of the predictive draws of w^T r_{T+h}."""
-        return float(np.mean(self.draws))
-
-    @property
-    def sd(self) -> float:
-        """Standard deviation of the predictive draws of w^T r_{T+h}."""
-        return float(np.std(self.draws, ddof=1))
-
-    def to_dict(self) -> dict:
-        return {"horizon": int(self.horizon),
-                "weights": {str(a): float(v) for a, v in self.weights.items()},
-                "mean": self.mean, "sd": self.sd, "variance": self.variance,
-                "risk": {str(k): float(v) for k, v in self.risk.items()}}
-
-
-def _risk(draws: np.ndarray, levels: Sequence[float], suffix: str = "") -> dict[str, float]:
-    out = {}
-    for lv in levels:
-        lab = level_label(lv)
-        out[f"VaR_{lab}{suffix}"] = float(value_at_risk(draws, lv))
-        out[f"ES_{lab}{suffix}"] = float(expected_shortfall(draws, lv))
-    return out
-
-
-def _gmv(fit, cov_h: np.ndarray, ret_h: np.ndarray, horizon: int, levels) -> GmvForecast:
-    w = gmv_weights(cov_h)
-    assets = pd.Index(list(fit.assets), name="asset")
-    draws = ret_h @ w
-    return GmvForecast(horizon=horizon, weights=pd.Series(w, index=assets, name="weight"),
-                       covariance=pd.DataFrame(cov_h, index=assets, columns=list(fit.assets)),
-                       levels=tuple(levels), draws=draws, risk=pd.Series(_risk(draws, levels)))
-
-
 def gmv_forecast(fit, horizon: int = 1, levels: Sequence[float] = (0.01, 0.05),
                  n_paths: int = 4000, seed: int = 0, max_draws: int | None = None
                  ) -> GmvForecast:
@@ -451,7 +394,7 @@ def gmv_forecast(fit, horizon: int = 1, levels: Sequence[float] = (0.01, 0.05),
     term = terminal_states(fit, max_draws)
     _, cov = forecast_moments(fit, horizon, term=term)
     ret, _ = _simulate(fit, term, horizon, n_paths, seed)
-    return _gmv(fit, cov[horizon - 1], ret[:, horizon - 1], horizon, levels)
+    return gmv_of_draws(fit.assets, cov[horizon - 1], ret[:, horizon - 1], horizon, levels)
 
 
 # ------------------------------------------------------------------------------ forecast
@@ -522,7 +465,8 @@ def forecast_dfsv(fit, horizon: int = 10, levels: Sequence[float] = (0.01, 0.05)
         rq = np.quantile(ret[:, :, i], RETURN_QUANTILES, axis=0)
         ret_frames[asset] = pd.DataFrame({_qname(q): rq[k] for k, q in
                                           enumerate(RETURN_QUANTILES)}, index=index)
-        risk[asset] = {**_risk(ret[:, 0, i], levels), **_risk(ret[:, :, i].sum(1), levels, "_h")}
+        risk[asset] = {**risk_of_draws(ret[:, 0, i], levels),
+                       **risk_of_draws(ret[:, :, i].sum(1), levels, "_h")}
     order = [f"{m}_{level_label(lv)}{s}" for s in ("", "_h") for lv in levels
              for m in ("VaR", "ES")]
     risk_frame = pd.DataFrame.from_dict(risk, orient="index")[order]
@@ -537,7 +481,8 @@ def forecast_dfsv(fit, horizon: int = 10, levels: Sequence[float] = (0.01, 0.05)
         return_draws=np.moveaxis(ret, 2, 0), variance_draws=np.moveaxis(var, 2, 0),
         origin={a: last for a in fit.assets},
         info={"model": model, "dist": "normal", "method": fit.method},
-        covariance=cov_da, gmv=_gmv(fit, cov[0], ret[:, 0], 1, levels), mean=mean)
+        covariance=cov_da, gmv=gmv_of_draws(fit.assets, cov[0], ret[:, 0], 1, levels),
+        mean=mean)
 
 
 def __getattr__(name: str):
