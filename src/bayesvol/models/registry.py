@@ -14,7 +14,6 @@ System models (class attribute ``system = True``: ``gas-t-cov``, one parameter v
 the whole panel, and ``credit-intensity``, whose input is rating histories or event counts
 rather than returns) are fitted by bayesvol.fit_system.
 
-
 Classes are imported when first asked for (``model_class``): a GARCH fit then does not
 import the other models' modules, some of which import NumPyro at the top (0.7 s).
 """
