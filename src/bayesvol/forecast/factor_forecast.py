@@ -63,6 +63,7 @@ import pandas as pd
 import xarray as xr
 from jax import lax
 
+from ..dfsv_moments import log_variance_paths
 from ..errors import InputError
 from ..filtering.factor_kalman import factor_kalman_step
 from ..filtering.rbpf import RbpfParams
@@ -106,17 +107,6 @@ class TerminalStates(NamedTuple):
     R: np.ndarray
 
 
-def _log_variances(model, paths: str, theta, x):
-    """(h [T, K], h_id [T, N]) of one draw from its stored or sampled paths x [M, T]."""
-    T = x.shape[1]
-    if paths == "noncentred":
-        h, h_id = model.scale_paths(theta, x)
-    else:
-        K = model.n_factors
-        h, h_id = x[:K].T, (x[K:].T if model.idio == "ar1" else None)
-    return h, model.idio_path(theta, h_id, T)
-
-
 @lru_cache(maxsize=16)
 def _terminal_program(model, paths: str, from_draws: bool):
     """jit(vmap over draws): (theta, path draw or key) -> RbpfParams, h_T, h_id_T, m_T, P_T,
@@ -132,7 +122,7 @@ def _terminal_program(model, paths: str, from_draws: bool):
             eps = jax.random.normal(x_or_key, (M, T), theta.dtype)
             x = jax.vmap(fam.bidiag_sample)(fam.path_mean(vparams, theta, pidx),
                                             vparams["path_logd"], vparams["path_c"], eps)
-        h, h_id = _log_variances(model, paths, theta, x)
+        h, h_id = log_variance_paths(model, paths, theta, x)
         p = model.constrain(theta)
 
         def step(carry, inputs):
