@@ -27,7 +27,7 @@ def case():
 
 def test_constant_log_variances_give_the_exact_kalman_likelihood(case):
     _, y, prm = case
-    tiny = prm._replace(sigma_h=jnp.full_like(prm.sigma_h, 1e-5),
+    tiny = prm._replace(L_Qh=1e-5 * jnp.eye(1), L_Gh=1e-5 * jnp.eye(1),
                         sigma_id=jnp.full_like(prm.sigma_id, 1e-5))
     T, N = y.shape
     exact = factor_loglik(jnp.asarray(y), None, tiny.Lambda, tiny.Phi_f,

@@ -27,11 +27,15 @@ P = 100
 
 def _params(vol: bool) -> RbpfParams:
     lam = np.array([[1.0, 0.0], [0.6, 0.8], [-0.5, 0.7]])
-    return RbpfParams(
+    return RbpfParams.diagonal(
         Lambda=jnp.asarray(lam), Phi_f=jnp.diag(jnp.array([0.4, -0.2])),
         mu_h=jnp.zeros(K), phi_h=jnp.array([0.95, 0.9]),
         sigma_h=jnp.array([0.4, 0.3]) * vol, mu_id=jnp.log(jnp.array([0.3, 0.5, 0.4])),
         phi_id=jnp.array([0.9, 0.95, 0.8]), sigma_id=jnp.array([0.3, 0.2, 0.25]) * vol)
+
+
+def _phi_sigma_h(prm: RbpfParams) -> tuple[np.ndarray, np.ndarray]:
+    return np.diagonal(np.asarray(prm.Phi_h)), np.diagonal(np.asarray(prm.L_Qh))
 
 
 def _data(seed: int, length: int) -> np.ndarray:
@@ -40,7 +44,8 @@ def _data(seed: int, length: int) -> np.ndarray:
     prm = _params(vol=True)
     lam, phi_f = np.asarray(prm.Lambda), np.diag(np.asarray(prm.Phi_f))
     rng = np.random.default_rng(seed)
-    h = np.asarray(prm.sigma_h) / np.sqrt(1 - np.asarray(prm.phi_h) ** 2) * rng.normal(size=K)
+    phi_h, sigma_h = _phi_sigma_h(prm)
+    h = sigma_h / np.sqrt(1 - phi_h**2) * rng.normal(size=K)
     h_id = np.asarray(prm.mu_id) + (np.asarray(prm.sigma_id)
                                     / np.sqrt(1 - np.asarray(prm.phi_id) ** 2)
                                     * rng.normal(size=N))
@@ -48,7 +53,7 @@ def _data(seed: int, length: int) -> np.ndarray:
     y = np.empty((length, N))
     for t in range(length):
         if t:
-            h = np.asarray(prm.phi_h) * h + np.asarray(prm.sigma_h) * rng.normal(size=K)
+            h = phi_h * h + sigma_h * rng.normal(size=K)
             h_id = (np.asarray(prm.mu_id) + np.asarray(prm.phi_id) * (h_id - np.asarray(prm.mu_id))
                     + np.asarray(prm.sigma_id) * rng.normal(size=N))
         f = phi_f * f + np.exp(h / 2) * rng.normal(size=K)

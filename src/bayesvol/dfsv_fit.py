@@ -322,6 +322,7 @@ class DfsvFit:
             vars_["returns"] = (("time", "asset"), np.asarray(self.returns, float))
         model_cfg = {"n_assets": self.model.n_assets, "n_factors": self.model.n_factors,
                      "idio": self.model.idio, "factor_ar": self.model.factor_ar,
+                     "factor_var": self.model.factor_var,
                      "priors": asdict(self.model.priors)}
         attrs = {"format": FORMAT, "model": json.dumps(model_cfg),
                  "options": json.dumps(asdict(self.options)), "scale": self.scale,
@@ -368,8 +369,9 @@ class DfsvFit:
 
 
 def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
-             factor_ar: bool = True, demean: bool = True, priors: DfsvPriors | None = None,
-             method: str = "vi", num_warmup: int | None = None, num_samples: int | None = None,
+             factor_ar: bool = True, factor_var: bool = False, demean: bool = True,
+             priors: DfsvPriors | None = None, method: str = "vi",
+             num_warmup: int | None = None, num_samples: int | None = None,
              num_chains: int | None = None, **options) -> DfsvFit:
     """Fit the DFSV model (``bayesvol.models.dfsv``) by VI or NUTS (``bayesvol.inference.dfsv``).
 
@@ -377,6 +379,8 @@ def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
     n_factors: K (<= N; the first K assets anchor the lower-triangular loadings).
     idio: "ar1" (stochastic idiosyncratic log-variances) or "constant".
     factor_ar: estimate a diagonal factor AR matrix Phi_f (False: Phi_f = 0).
+    factor_var: a full VAR(1) (Phi_h, Q_h) for the factor log-variances (K >= 2; default
+    False: K independent AR(1)s); VI needs the default non-centred paths.
     method: "vi" (default) or "nuts" (the exact posterior; small problems only).
     options: fields of ``DfsvVIOptions`` for VI (family, mc_samples, learning_rate, window,
     patience, max_iter, output, num_draws, elbo_draws, paths, conditional), or of
@@ -395,7 +399,8 @@ def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
     scale = float(np.sqrt(np.mean(np.nanvar(yc, axis=0))))
     if not np.isfinite(scale) or scale <= 0:
         raise InputError("data have zero variance")
-    model = DfsvModel(N, int(n_factors), idio, bool(factor_ar), priors or DfsvPriors())
+    model = DfsvModel(N, int(n_factors), idio, bool(factor_ar), priors or DfsvPriors(),
+                      bool(factor_var))
     opt_cls = DfsvNutsOptions if method == "nuts" else DfsvVIOptions
     if method == "nuts":
         sampler = {"num_warmup": num_warmup, "num_samples": num_samples,

@@ -79,7 +79,7 @@ def _vi_fit(model: DfsvModel, opts: DfsvVIOptions, res, cap: int, y: np.ndarray,
 
 
 def fit_dfsv_padded(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
-                    factor_ar: bool = True, demean: bool = True,
+                    factor_ar: bool = True, factor_var: bool = False, demean: bool = True,
                     priors: DfsvPriors | None = None, capacity: int | None = None,
                     **options) -> DfsvFit:
     """A batch VI fit as ``fit_dfsv`` (same data transform, start, target and options), run on
@@ -92,7 +92,8 @@ def fit_dfsv_padded(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, 
     y, assets, times = _panel(data)
     T, N = y.shape
     means, scale = _transform(y, demean)
-    model = DfsvModel(N, int(n_factors), idio, bool(factor_ar), priors or DfsvPriors())
+    model = DfsvModel(N, int(n_factors), idio, bool(factor_ar), priors or DfsvPriors(),
+                      bool(factor_var))
     try:
         opts = DfsvVIOptions(**options)
     except TypeError as err:
@@ -304,7 +305,7 @@ def _check_schedule(T: int, t0, every, end) -> tuple[int, int, int]:
 
 def sequential_dfsv(data, n_factors: int = 1, t0: int = 250, every: int = 5, *,
                     end: int | None = None, idio: str = "ar1", seed: int = 0,
-                    factor_ar: bool = True, demean: bool = True,
+                    factor_ar: bool = True, factor_var: bool = False, demean: bool = True,
                     priors: DfsvPriors | None = None, capacity: int | None = None,
                     max_draws: int = 200, n_particles: int = 100,
                     update_options: dict | None = None, keep_fits: bool = False,
@@ -330,7 +331,8 @@ def sequential_dfsv(data, n_factors: int = 1, t0: int = 250, every: int = 5, *,
     frame = _dated_frame(data)
     t0, every, end = _check_schedule(len(frame), t0, every, end)
     fit = fit_dfsv_padded(frame.iloc[:t0], n_factors, idio, seed, factor_ar=factor_ar,
-                          demean=demean, priors=priors, capacity=capacity, **options)
+                          factor_var=factor_var, demean=demean, priors=priors,
+                          capacity=capacity, **options)
     upd = (default_update_options(fit.options) if update_options is None
            else dict(update_options))
     steps = [{"step": 0, "first": frame.index[0], "last": frame.index[t0 - 1],

@@ -61,6 +61,9 @@ def fit(
     factors: int = typer.Option(1, "--factors", help="dfsv/fsv: number of factors K"),
     idio: str = typer.Option("ar1", "--idio",
                              help="dfsv/fsv: idiosyncratic log-variances ar1 or constant"),
+    factor_var: bool = typer.Option(False, "--factor-var",
+                                    help="dfsv/fsv: a full VAR(1) (Phi_h, Q_h) for the factor "
+                                         "log-variances instead of K independent AR(1)s"),
     estimator: str = typer.Option("reparam", "--estimator",
                                   help="VI gradient: reparam, or score (control variates)"),
     preset: str = typer.Option("fast", "--vi-preset",
@@ -139,7 +142,7 @@ def fit(
     panel = data
     if factor_preset(model) is not None:
         _fit_factor_model(panel, model, dist, method, seed, out, factors, idio, family,
-                          num_draws, num_warmup, num_samples, num_chains)
+                          num_draws, num_warmup, num_samples, num_chains, factor_var)
         return
     if getattr(cls, "joint", False):
         options = {"population": population, "decay": decay, "num_draws": num_draws,
@@ -200,12 +203,14 @@ def _fit_system_model(data, model, dist, method, seed, out, options, vi, num_war
 
 
 def _fit_factor_model(panel, model, dist, method, seed, out, factors, idio, family, num_draws,
-                      num_warmup, num_samples, num_chains) -> None:
+                      num_warmup, num_samples, num_chains, factor_var=False) -> None:
     """``fit --model dfsv|fsv``: fit, print the globals, write DIR (fit_factor.py)."""
     from ..api import fit as fit_api
     from ..fit_factor import write_factor_fit
 
     options = {"factors": factors, "idio": idio, "num_draws": num_draws}
+    if factor_var:
+        options["factor_var"] = True
     if family:
         options["family"] = family
     with console.status(f"fitting {model} (K = {factors}) by {method} to {panel.n_assets} "

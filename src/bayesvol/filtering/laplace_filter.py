@@ -5,11 +5,13 @@ The notebook of seed 001 filtered a multivariate SV model by a one-step Laplace 
 each date, maximise log N(r_t; 0, Sigma(x)) + log N(x; x_pred, P_pred) over the state x by
 BFGS, and take the inverse Hessian at the mode as the updated covariance (an iterated-EKF
 step). Generalised here to the DFSV state (model as in ``filtering.rbpf``): the state is the
-log-variances x_t = (h_t [K], h_id_t [N]), whose transitions are the diagonal AR(1)s, and the
-factors f_t are integrated out by the Kalman filter conditional on the filtered modes:
+log-variances x_t = (h_t [K], h_id_t [N]), whose transition is the factors' VAR(1) (Phi_h,
+Q_h) next to the idiosyncratic AR(1)s, and the factors f_t are integrated out by the Kalman
+filter conditional on the filtered modes:
 
-    predict:  x_pred = mu + phi * (x_{t-1|t-1} - mu),  P_pred = diag(phi) P_{t-1} diag(phi)
-              + diag(sigma^2)                     (mu = (mu_h, mu_id), phi, sigma likewise)
+    predict:  x_pred = mu + F (x_{t-1|t-1} - mu),  P_pred = F P_{t-1} F^T + Q,
+              F = blockdiag(Phi_h, diag(phi_id)),  Q = blockdiag(Q_h, diag(sigma_id^2)),
+              mu = (mu_h, mu_id)
     update:   g(x) = log p(r_t | x, r_{1:t-1}) + log N(x; x_pred, P_pred)
               log p(r_t | x, r_{1:t-1}) = the Kalman step's predictive log density
               (``factor_kalman.factor_kalman_step`` from the factor moments m_{t-1}, P_{t-1})
@@ -26,8 +28,9 @@ every covariance positive definite), an exact Hessian instead of BFGS's running 
 the factors integrated out. With vol-of-vols near 0 the prior of x is a point mass and the
 filter is the exact Kalman filter at x = mu (tested); otherwise its likelihood is biased, and
 the Rao-Blackwellised particle filter (``filtering.rbpf``, unbiased) is the reference it is
-checked against. Start: x_0 ~ the stationary law of the AR(1)s, f_0 ~ N(0, diag(exp(mu_h) /
-(1 - diag(Phi_f)^2))). One ``lax.scan`` over dates, the Newton steps unrolled inside.
+checked against. Start: x_0 ~ the stationary law (covariance Gamma_h for h, and
+sigma_id^2 / (1 - phi_id^2) for h_id), f_0 ~ N(0, diag(exp(mu_h) / (1 - diag(Phi_f)^2))).
+One ``lax.scan`` over dates, the Newton steps unrolled inside.
 Missing returns (mask False) carry no information, as in the Kalman filter.
 """
 
@@ -64,10 +67,11 @@ def _filter(params: RbpfParams, y: jax.Array, mask: jax.Array, newton_steps: int
     N, K = params.Lambda.shape
     dtype = params.Lambda.dtype
     mu = jnp.concatenate([params.mu_h, params.mu_id])
-    phi = jnp.concatenate([params.phi_h, params.phi_id])
-    sig2 = jnp.concatenate([params.sigma_h, params.sigma_id]) ** 2
     d = K + N
     eye = jnp.eye(d, dtype=dtype)
+    F = eye.at[:K, :K].set(params.Phi_h).at[K:, K:].set(jnp.diag(params.phi_id))
+    Q = jnp.zeros((d, d), dtype).at[:K, :K].set(params.L_Qh @ params.L_Qh.T)
+    Q = Q.at[K:, K:].set(jnp.diag(params.sigma_id**2))
     y0 = jnp.where(mask, y, 0.0).astype(dtype)
     maskf = mask.astype(dtype)
     phi_f2 = jnp.diagonal(params.Phi_f) ** 2
@@ -76,8 +80,8 @@ def _filter(params: RbpfParams, y: jax.Array, mask: jax.Array, newton_steps: int
     def step(carry, inputs):
         mx, Px, mf, Pf = carry
         y_t, mk_t = inputs
-        x_pred = mu + phi * (mx - mu)
-        P_pred = phi[:, None] * Px * phi[None, :] + jnp.diag(sig2) + floor * eye
+        x_pred = mu + F @ (mx - mu)
+        P_pred = F @ Px @ F.T + Q + floor * eye
         P_inv = jnp.linalg.inv(P_pred)
         _, logdet_pred = jnp.linalg.slogdet(P_pred)
 
@@ -110,9 +114,10 @@ def _filter(params: RbpfParams, y: jax.Array, mask: jax.Array, newton_steps: int
         return (x, P_post, ks.m_filt, ks.P_filt), (ll, x, sd, ks.m_filt, gnorm)
 
     # the carry holds the moments at "date 0": x_0 ~ the stationary law, so the prediction
-    # of date 1 (phi^2 var0 + sigma^2 = var0) is the stationary law too; f_0 as documented
-    var0 = sig2 / jnp.maximum(1.0 - phi**2, 1e-12)
-    mx0, Px0 = mu, jnp.diag(var0)
+    # of date 1 (F P0 F^T + Q = P0) is the stationary law too; f_0 as documented
+    var_id = params.sigma_id**2 / jnp.maximum(1.0 - params.phi_id**2, 1e-12)
+    Px0 = jnp.zeros((d, d), dtype).at[:K, :K].set(params.L_Gh @ params.L_Gh.T)
+    mx0, Px0 = mu, Px0.at[K:, K:].set(jnp.diag(var_id))
     mf0 = jnp.zeros(K, dtype)
     Pf0 = jnp.diag(jnp.exp(params.mu_h) / (1.0 - phi_f2))
     _, (ll_t, x, sd, f, gnorm) = jax.lax.scan(step, (mx0, Px0, mf0, Pf0), (y0, maskf))

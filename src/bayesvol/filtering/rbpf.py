@@ -4,11 +4,12 @@ Model (N assets, K factors; arrays time-first, y and mask [T, N]):
 
     r_t        = Lambda f_t + eps_t,                     eps_t ~ N(0, diag(exp(h_id_t)))
     f_t        = Phi_f f_{t-1} + nu_t,                   nu_t  ~ N(0, diag(exp(h_t)))
-    h_t        = mu_h + phi_h * (h_{t-1} - mu_h) + sigma_h * eta_t,     eta_t ~ N(0, I_K)
+    h_t        = mu_h + Phi_h (h_{t-1} - mu_h) + L_Qh eta_t,            eta_t ~ N(0, I_K)
     h_id_t     = mu_id + phi_id * (h_id_{t-1} - mu_id) + sigma_id * z_t, z_t  ~ N(0, I_N)
 
-(diagonal AR(1)s, elementwise; a constant idiosyncratic log-variance log sigma2 is the case
-mu_id = log sigma2, phi_id = 0, sigma_id = 0).
+(a VAR(1) for the factor log-variances, Q_h = L_Qh L_Qh^T, diagonal for the model's default;
+elementwise AR(1)s for the idiosyncratic ones; a constant idiosyncratic log-variance log sigma2
+is the case mu_id = log sigma2, phi_id = 0, sigma_id = 0).
 
 Given the log-variance paths the factors form a linear Gaussian state space, so they are
 integrated out exactly per particle (Rao-Blackwellisation: Chen & Liu 2000, "Mixture Kalman
@@ -44,7 +45,8 @@ each asset, a Gaussian mixture over the particles,
 (NaN where r_{t,i} is missing).
 
 Start: either the stationary law (``fresh``: the first step draws h_1 and h_id_1 from their
-stationary AR(1) laws and sets f_0 ~ N(0, diag(exp(h_1) / (1 - diag(Phi_f)^2))), the start of
+stationary laws, h_1 ~ N(mu_h, L_Gh L_Gh^T) with Gamma_h = Phi_h Gamma_h Phi_h^T + Q_h, and
+sets f_0 ~ N(0, diag(exp(h_1) / (1 - diag(Phi_f)^2))), the start of
 ``bayesvol.models.dfsv``), or any cloud, e.g. the final ``state`` of an earlier run to
 continue on new data, or ``rbpf_point_state`` (every particle at one (h, h_id, m, P), as for
 a posterior draw of the state at the last fitted date); both run the same compiled program.
@@ -69,6 +71,7 @@ from jax import lax
 from jax.scipy.special import logsumexp, ndtr
 
 from ..errors import InputError
+from ..models.factor_var import stationary_cov
 from .factor_kalman import factor_kalman_step
 
 __all__ = [
@@ -89,24 +92,37 @@ RESAMPLE = ("ess", "always")
 class RbpfParams(NamedTuple):
     """Parameters of the DFSV model in natural units (module docstring).
 
-    Lambda [N, K], Phi_f [K, K], mu_h, phi_h, sigma_h [K], mu_id, phi_id, sigma_id [N]. A
-    pytree: add a leading axis to every leaf to vmap over parameter draws.
+    Lambda [N, K], Phi_f [K, K], mu_h [K], Phi_h [K, K], L_Qh [K, K] (lower Cholesky factor
+    of Q_h), L_Gh [K, K] (lower Cholesky factor of the stationary covariance Gamma_h),
+    mu_id, phi_id, sigma_id [N]. A pytree: add a leading axis to every leaf to vmap over
+    parameter draws.
     """
 
     Lambda: jax.Array
     Phi_f: jax.Array
     mu_h: jax.Array
-    phi_h: jax.Array
-    sigma_h: jax.Array
+    Phi_h: jax.Array
+    L_Qh: jax.Array
+    L_Gh: jax.Array
     mu_id: jax.Array
     phi_id: jax.Array
     sigma_id: jax.Array
 
     @classmethod
+    def diagonal(cls, Lambda, Phi_f, mu_h, phi_h, sigma_h, mu_id, phi_id, sigma_id
+                 ) -> RbpfParams:
+        """From K independent factor AR(1)s (vectors phi_h, sigma_h [K])."""
+        phi_h, sigma_h = jnp.asarray(phi_h), jnp.asarray(sigma_h)
+        return cls(jnp.asarray(Lambda), jnp.asarray(Phi_f), jnp.asarray(mu_h), jnp.diag(phi_h),
+                   jnp.diag(sigma_h), jnp.diag(sigma_h / jnp.sqrt(1.0 - phi_h**2)),
+                   jnp.asarray(mu_id), jnp.asarray(phi_id), jnp.asarray(sigma_id))
+
+    @classmethod
     def from_natural(cls, p: dict) -> RbpfParams:
         """From the natural parameters of ``DfsvModel.constrain`` (keys Lambda, Phi_f, mu,
-        phi_h, sigma_h and mu_id, phi_id, sigma_id, or sigma2 for a constant idiosyncratic
-        variance: mu_id = log sigma2, phi_id = sigma_id = 0). Works on batched dicts."""
+        Phi_h, Q_h (or its factor Q_h_chol, and Gamma_h_chol) and mu_id, phi_id, sigma_id, or
+        sigma2 for a constant idiosyncratic variance: mu_id = log sigma2, phi_id = sigma_id =
+        0). Works on batched dicts."""
         Lambda = jnp.asarray(p["Lambda"])
         K = Lambda.shape[-1]
         mu_h = p.get("mu", jnp.zeros(Lambda.shape[:-2] + (K,), Lambda.dtype))
@@ -115,9 +131,16 @@ class RbpfParams(NamedTuple):
             phi_id = sigma_id = jnp.zeros_like(mu_id)
         else:
             mu_id, phi_id, sigma_id = p["mu_id"], p["phi_id"], p["sigma_id"]
-        return cls(Lambda, jnp.asarray(p["Phi_f"]), jnp.asarray(mu_h), jnp.asarray(p["phi_h"]),
-                   jnp.asarray(p["sigma_h"]), jnp.asarray(mu_id), jnp.asarray(phi_id),
-                   jnp.asarray(sigma_id))
+        Phi_h = jnp.asarray(p["Phi_h"])
+        L_Q = (jnp.asarray(p["Q_h_chol"]) if "Q_h_chol" in p
+               else jnp.linalg.cholesky(jnp.asarray(p["Q_h"])))
+        if "Gamma_h_chol" in p:
+            L_G = jnp.asarray(p["Gamma_h_chol"])
+        else:
+            gamma = jnp.vectorize(stationary_cov, signature="(k,k),(k,k)->(k,k)")
+            L_G = jnp.linalg.cholesky(gamma(Phi_h, L_Q @ jnp.swapaxes(L_Q, -1, -2)))
+        return cls(Lambda, jnp.asarray(p["Phi_f"]), jnp.asarray(mu_h), Phi_h, L_Q, L_G,
+                   jnp.asarray(mu_id), jnp.asarray(phi_id), jnp.asarray(sigma_id))
 
 
 class RbpfState(NamedTuple):
@@ -252,12 +275,12 @@ def rbpf_scan(
         u0 = jnp.clip(ndtr(z[-1]), 0.0, 1.0 - 1e-12)
         # propagate the log-variances by their AR(1) transitions (bootstrap proposal); at a
         # fresh start, draw them from the stationary laws instead
-        phi_h = jnp.where(first_t, 0.0, params.phi_h)
-        sd_h = jnp.where(first_t, _stationary_sd(params.phi_h, params.sigma_h), params.sigma_h)
+        Phi_h = jnp.where(first_t, 0.0, params.Phi_h)
+        sd_h = jnp.where(first_t, params.L_Gh, params.L_Qh)
         phi_id = jnp.where(first_t, 0.0, params.phi_id)
         sd_id = jnp.where(first_t, _stationary_sd(params.phi_id, params.sigma_id),
                           params.sigma_id)
-        h = params.mu_h + phi_h * (st.h - params.mu_h) + sd_h * z_h
+        h = params.mu_h + (st.h - params.mu_h) @ Phi_h.T + z_h @ sd_h.T
         h_id = params.mu_id + phi_id * (st.h_id - params.mu_id) + sd_id * z_id
         m0 = jnp.where(first_t, 0.0, st.m)
         P0 = jnp.where(first_t, jax.vmap(jnp.diag)(jnp.exp(h) / (1.0 - phi_f2)), st.P)

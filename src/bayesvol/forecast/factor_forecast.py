@@ -14,11 +14,12 @@ f_0 ~ N(0, diag(exp(h_1) / (1 - phi_f^2))) as the likelihood). The mixture over 
 posterior at T (VI: approximately), held fixed for every forecast and score (no refit).
 
 Moments (``forecast_moments``; exact given the draws). For s = 1, 2, ... per draw, with the
-diagonal AR(1)s of the model (elementwise; h_T, h_id_T the draw's state):
+factor log-variances' VAR(1) (Phi_h, Q_h; diagonal by default) and the idiosyncratic AR(1)s
+(elementwise; h_T, h_id_T the draw's state):
 
-    E h_{T+s}   = mu_h + phi_h^s (h_T - mu_h)
-    Var h_{T+s} = sigma_h^2 (1 - phi_h^{2s}) / (1 - phi_h^2)
-    E exp h_{T+s} = exp(E h_{T+s} + Var h_{T+s} / 2)     (lognormal mean; the same for h_id)
+    E h_{T+s}   = mu_h + Phi_h (E h_{T+s-1} - mu_h)
+    Var h_{T+s} = Phi_h Var h_{T+s-1} Phi_h^T + Q_h     (Var h_T = 0)
+    E exp h_{k,T+s} = exp(E h_{k,T+s} + Var h_{k,T+s} / 2)  (lognormal mean; the same for h_id)
     m_s = Phi_f m_{s-1},   V_s = Phi_f V_{s-1} Phi_f^T + diag(E exp h_{T+s}),
     (m_0, V_0) = (m_T, P_T)
     E[r_{T+s} | j]   = Lambda m_s
@@ -29,11 +30,12 @@ and over the D draws (law of total covariance) the predictive covariance is
     Cov[r_{T+s} | y] = (1/D) sum_j Cov[r_{T+s} | j] + Cov_j(E[r_{T+s} | j]).
 
 As s grows it tends to the average over draws of the stationary covariance
-Lambda diag(E exp h / (1 - phi_f^2)) Lambda^T + diag(E exp h_id), E exp h = exp(sigma_h^2 /
-(2 (1 - phi_h^2))) (mu_h = 0), E exp h_id = exp(mu_id + sigma_id^2 / (2 (1 - phi_id^2))).
+Lambda diag(E exp h / (1 - phi_f^2)) Lambda^T + diag(E exp h_id), E exp h_k = exp(Gamma_kk / 2)
+(Gamma the stationary covariance of h, mu_h = 0), E exp h_id = exp(mu_id + sigma_id^2 /
+(2 (1 - phi_id^2))).
 
 Predictive draws (``predictive_draws``): per path, a draw j (uniform, seeded), f_T ~ N(m_T, P_T),
-then h_{T+s} = mu_h + phi_h (h_{T+s-1} - mu_h) + sigma_h eta, f_{T+s} = Phi_f f_{T+s-1} +
+then h_{T+s} = mu_h + Phi_h (h_{T+s-1} - mu_h) + L_Qh eta, f_{T+s} = Phi_f f_{T+s-1} +
 exp(h_{T+s}/2) nu, h_id likewise, r_{T+s} = Lambda f_{T+s} + exp(h_id_{T+s}/2) eps (the
 simulator of the predictive in Gunawan, Kohn & Nott, "Variational approximation of factor
 stochastic volatility models", Section 4). Each path also carries the conditional variance
@@ -217,17 +219,17 @@ def _moment_program(steps: int):
     def one(prm: RbpfParams, h, h_id, m, P):
         def step(carry, _):
             mh, vh, mi, vi, mf, Vf = carry
-            mh = prm.mu_h + prm.phi_h * (mh - prm.mu_h)
-            vh = prm.phi_h**2 * vh + prm.sigma_h**2
+            mh = prm.mu_h + prm.Phi_h @ (mh - prm.mu_h)
+            vh = prm.Phi_h @ vh @ prm.Phi_h.T + prm.L_Qh @ prm.L_Qh.T
             mi = prm.mu_id + prm.phi_id * (mi - prm.mu_id)
             vi = prm.phi_id**2 * vi + prm.sigma_id**2
             mf = prm.Phi_f @ mf
-            Vf = prm.Phi_f @ Vf @ prm.Phi_f.T + jnp.diag(jnp.exp(mh + 0.5 * vh))
+            Vf = prm.Phi_f @ Vf @ prm.Phi_f.T + jnp.diag(jnp.exp(mh + 0.5 * jnp.diagonal(vh)))
             mean = prm.Lambda @ mf
             cov = prm.Lambda @ Vf @ prm.Lambda.T + jnp.diag(jnp.exp(mi + 0.5 * vi))
             return (mh, vh, mi, vi, mf, Vf), (mean, cov)
 
-        init = (h, jnp.zeros_like(h), h_id, jnp.zeros_like(h_id), m, P)
+        init = (h, jnp.zeros_like(P), h_id, jnp.zeros_like(h_id), m, P)
         _, (mean, cov) = lax.scan(step, init, None, length=steps)
         return mean, cov
 
@@ -319,7 +321,7 @@ def _sim_program(steps: int):
 
         def step(carry, zt):
             h, h_id, f = carry
-            h = prm.mu_h + prm.phi_h * (h - prm.mu_h) + prm.sigma_h * zt[:K]
+            h = prm.mu_h + prm.Phi_h @ (h - prm.mu_h) + prm.L_Qh @ zt[:K]
             h_id = prm.mu_id + prm.phi_id * (h_id - prm.mu_id) + prm.sigma_id * zt[K:K + N]
             f_new = prm.Phi_f @ f + jnp.exp(0.5 * h) * zt[K + N:2 * K + N]
             r = prm.Lambda @ f_new + jnp.exp(0.5 * h_id) * zt[2 * K + N:]

@@ -14,9 +14,13 @@ with every log-variance path started from its stationary law, h_{k,1} ~ N(0, sig
 (1 - phi_h_k^2)), and f_0 ~ N(0, diag(exp(h_1) / (1 - phi_f^2))) (the stationary variance at the
 first factor log-variance; f_0 = 0 when ``factor_ar`` is False).
 
-This first version is the diagonal case: Phi_f = diag(phi_f), Phi_h = diag(phi_h) and
-Q_h = diag(sigma_h^2) (K independent factor AR(1)s; the simulator's full K x K VAR is not
-estimated). ``factor_ar=False`` sets Phi_f = 0, the factor SV model of the paper.
+By default Phi_f = diag(phi_f), Phi_h = diag(phi_h) and Q_h = diag(sigma_h^2) (K independent
+factor AR(1)s). With ``factor_var=True`` the factor log-variances follow the full VAR(1) of the
+simulator, h_t = Phi_h h_{t-1} + eta_t, eta_t ~ N(0, Q_h), with Phi_h and Q_h full K x K
+matrices, stationary for every theta (``bayesvol.models.factor_var``: Phi_h = L_Q B L_Q^{-1},
+B = A chol(I + A A^T)^{-1}, A_kk = sinh(atanh-scale raw phi_h_k), Q_h = L_Q L_Q^T with
+L_Q = diag(sigma_h) L_R); with A diagonal and L_R = I it is the diagonal model at the same
+theta. ``factor_ar=False`` sets Phi_f = 0, the factor SV model of the paper.
 
 Identification (paper, Supplement S4, after Geweke & Zhou 1996): Lambda is lower triangular
 (Lambda_{ik} = 0 for k > i) with a positive diagonal, which fixes rotation, sign and column
@@ -30,8 +34,10 @@ Unconstrained parameter vector theta (``DfsvModel.layout``), in this order:
     lambda      N K - K (K - 1) / 2   the lower triangle of Lambda column by column (k = 0..K-1,
                                       i = k..N-1); the diagonal entry holds log Lambda_kk
     phi_f       K                     atanh(phi_f)            (only when factor_ar)
-    phi_h       K                     atanh(phi_h)
-    sigma_h     K                     log sigma_h
+    phi_h       K                     atanh(phi_h) (factor_var: r_k, A_kk = sinh r_k)
+    phi_h_off   K (K - 1)             A's off-diagonal entries, row-major (only factor_var)
+    sigma_h     K                     log sigma_h (factor_var: sqrt of diag Q_h)
+    q_h_corr    K (K - 1) / 2         atanh of the partial correlations of Q_h (factor_var)
     mu_id       N                     mu_id                   (idio="ar1")
     phi_id      N                     atanh(phi_id)           (idio="ar1")
     sigma_id    N                     log sigma_id            (idio="ar1")
@@ -51,12 +57,19 @@ is on theta):
     sigma_h, sigma_id        half-normal(sigma_scale = 1), i.e. sigma^2 ~ chi^2_1 (Kastner
                              & Fruhwirth-Schnatter 2014)             Jacobian: sigma
     mu_id, log sigma2        N(0, 10) (variance 10, the paper's prior on the level kappa)
+    factor_var: r_k as atanh(phi_h) above (the diagonal model's prior); A's off-diagonal
+                             entries N(0, var_off_scale^2 = 0.25) (A_12 = 0.5 moves Phi_h's
+                             off-diagonal entries by about 0.15 at persistence 0.95); the
+                             correlation of Q_h LKJ(lkj_eta = 2), as independent Beta laws of
+                             its partial correlations (normalised)
 
 Non-centred paths (Gunawan, Kohn & Nott, Section 2; the parameterisation VI and NUTS use):
 each log-variance path is a level plus a scaled unit-innovation AR(1),
 
     h_{k,t} = sigma_h_k x_{k,t},     h_id_{i,t} = mu_id_i + sigma_id_i x_{K+i,t},
     x_{j,1} ~ N(0, 1 / (1 - phi_j^2)),   x_{j,t} = phi_j x_{j,t-1} + N(0, 1),
+
+(factor_var: h_t = L_Q x_{1:K,t} with x a unit-innovation VAR(1), ``factor_var.unit_var_logpdf``)
 
 so p(x | theta) depends on the phi's only and sigma enters through the likelihood
 (``log_joint_noncentred``; ``path_level_scale`` gives the map x -> h). The density of
@@ -92,6 +105,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..filtering.factor_fisher import factor_loglik_fisher, fsv_loglik_fisher
+from . import factor_var as fvar
 from .bijections import log_sigmoid
 from .priors import beta_logpdf_logs, normal_logpdf
 
@@ -150,6 +164,8 @@ class DfsvPriors:
     phi_f_b: float = 2.0
     sigma_scale: float = 1.0
     level_var: float = 10.0
+    var_off_scale: float = 0.5
+    lkj_eta: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -157,7 +173,8 @@ class DfsvModel:
     """The DFSV model with diagonal Phi_f, Phi_h, Q_h (module docstring).
 
     n_assets N, n_factors K (K <= N), idio "ar1" | "constant", factor_ar (estimate a diagonal
-    Phi_f, else Phi_f = 0). Hashable, so it can key compiled programs.
+    Phi_f, else Phi_f = 0), factor_var (full VAR(1) Phi_h, Q_h for the factor log-variances,
+    else diagonal). Hashable, so it can key compiled programs.
     """
 
     n_assets: int
@@ -165,6 +182,7 @@ class DfsvModel:
     idio: str = "ar1"
     factor_ar: bool = True
     priors: DfsvPriors = field(default_factory=DfsvPriors)
+    factor_var: bool = False
 
     def __post_init__(self) -> None:
         if self.idio not in IDIO:
@@ -188,7 +206,9 @@ class DfsvModel:
         sizes = [("lambda", self.n_loadings)]
         if self.factor_ar:
             sizes.append(("phi_f", K))
-        sizes += [("phi_h", K), ("sigma_h", K)]
+        var = self.full_var
+        sizes += [("phi_h", K)] + ([("phi_h_off", K * (K - 1))] if var else [])
+        sizes += [("sigma_h", K)] + ([("q_h_corr", fvar.n_corr(K))] if var else [])
         if self.idio == "ar1":
             sizes += [("mu_id", N), ("phi_id", N), ("sigma_id", N)]
         else:
@@ -198,6 +218,11 @@ class DfsvModel:
             out[name] = slice(start, start + n)
             start += n
         return out
+
+    @property
+    def full_var(self) -> bool:
+        """True when the factor log-variances are a full VAR(1) (factor_var and K >= 2)."""
+        return bool(self.factor_var) and self.n_factors > 1
 
     @property
     def dim(self) -> int:
@@ -221,7 +246,13 @@ class DfsvModel:
         assets = [f"A{i + 1}" for i in range(N)] if assets is None else list(assets)
         rows, cols = self.loading_positions()
         names = [f"lambda[{assets[i]},{k + 1}]" for i, k in zip(rows, cols, strict=True)]
+        pairs = {"phi_h_off": ("phi_h", fvar.offdiag_positions(K)),
+                 "q_h_corr": ("corr_h", fvar.corr_positions(K))}
         for block in list(self.layout)[1:]:
+            if block in pairs:
+                label, (ii, jj) = pairs[block]
+                names += [f"{label}[{i + 1},{j + 1}]" for i, j in zip(ii, jj, strict=True)]
+                continue
             per = assets if block in ("mu_id", "phi_id", "sigma_id", "sigma2") else [
                 str(k + 1) for k in range(K)]
             names += [f"{block}[{p}]" for p in per]
@@ -239,17 +270,41 @@ class DfsvModel:
         vals = jnp.where(jnp.asarray(rows == cols), jnp.exp(raw), raw)
         return jnp.zeros((N, K), raw.dtype).at[rows, cols].set(vals)
 
+    def factor_parts(self, theta: jax.Array) -> fvar.VarParts:
+        """The factor log-variance VAR(1) at theta (``factor_var.VarParts``: Phi_h, L_Q, B, L_x
+        and the stationary covariance's Cholesky factor); diagonal matrices for the diagonal
+        model (B = diag(phi_h), L_x = diag(1 / sqrt(1 - phi_h^2)), L_Q = diag(sigma_h))."""
+        b = self._blocks(theta)
+        if self.full_var:
+            return fvar.var_parts(b["phi_h"], b["phi_h_off"], b["sigma_h"], b["q_h_corr"])
+        phi, sig = jnp.tanh(b["phi_h"]), jnp.exp(b["sigma_h"])
+        lx = jnp.exp(-0.5 * _log1m_tanh2(b["phi_h"]))
+        return fvar.VarParts(jnp.diag(phi), jnp.diag(sig), jnp.diag(phi), jnp.diag(lx),
+                             jnp.diag(sig * lx))
+
     def constrain(self, theta: jax.Array) -> dict[str, jax.Array]:
         """Natural parameters, named as in ``simulate_dfsv``: Lambda [N, K], Phi_f, Phi_h, Q_h
-        [K, K] (diagonal), mu [K] (zeros), and mu_id, phi_id, sigma_id [N] (ar1) or sigma2 [N]
-        (constant); plus the vectors phi_f, phi_h, sigma_h [K]."""
+        [K, K] (diagonal unless factor_var), mu [K] (zeros), and mu_id, phi_id, sigma_id [N]
+        (ar1) or sigma2 [N] (constant); plus the vectors phi_f, phi_h (diagonal of Phi_h),
+        sigma_h (square roots of Q_h's diagonal) [K], the Cholesky factors Q_h_chol of Q_h and
+        Gamma_h_chol of h's stationary covariance [K, K], and for factor_var phi_h_off (Phi_h's
+        off-diagonal entries, row-major) and q_h_corr (Q_h's correlations, lower triangle row
+        by row)."""
         b = self._blocks(theta)
         K = self.n_factors
         phi_f = jnp.tanh(b["phi_f"]) if self.factor_ar else jnp.zeros(K, theta.dtype)
-        phi_h, sigma_h = jnp.tanh(b["phi_h"]), jnp.exp(b["sigma_h"])
-        out = {"Lambda": self.loadings(theta), "Phi_f": jnp.diag(phi_f), "Phi_h": jnp.diag(phi_h),
-               "Q_h": jnp.diag(sigma_h**2), "mu": jnp.zeros(K, theta.dtype),
-               "phi_f": phi_f, "phi_h": phi_h, "sigma_h": sigma_h}
+        vp = self.factor_parts(theta)
+        Q = vp.L_Q @ vp.L_Q.T
+        sigma_h = jnp.exp(b["sigma_h"])
+        out = {"Lambda": self.loadings(theta), "Phi_f": jnp.diag(phi_f), "Phi_h": vp.Phi,
+               "Q_h": Q, "mu": jnp.zeros(K, theta.dtype), "phi_f": phi_f,
+               "phi_h": jnp.diagonal(vp.Phi), "sigma_h": sigma_h, "Q_h_chol": vp.L_Q,
+               "Gamma_h_chol": vp.L_G}
+        if self.full_var:
+            oi, oj = fvar.offdiag_positions(K)
+            ci, cj = fvar.corr_positions(K)
+            out["phi_h_off"] = vp.Phi[oi, oj]
+            out["q_h_corr"] = (Q / (sigma_h[:, None] * sigma_h[None, :]))[ci, cj]
         if self.idio == "ar1":
             out.update(mu_id=b["mu_id"], phi_id=jnp.tanh(b["phi_id"]),
                        sigma_id=jnp.exp(b["sigma_id"]))
@@ -275,9 +330,13 @@ class DfsvModel:
         parts = [lam]
         if self.factor_ar:
             parts.append(np.arctanh(vec("phi_f", "Phi_f")))
-        sigma_h = (np.asarray(params["sigma_h"], float) if "sigma_h" in params
-                   else np.sqrt(np.diag(np.asarray(params["Q_h"], float))))
-        parts += [np.arctanh(vec("phi_h", "Phi_h")), np.log(sigma_h)]
+        if self.full_var:
+            r, a_off, log_sig, c = fvar.raw_from_var(params["Phi_h"], params["Q_h"])
+            parts += [r, a_off, log_sig, c]
+        else:
+            sigma_h = (np.asarray(params["sigma_h"], float) if "sigma_h" in params
+                       else np.sqrt(np.diag(np.asarray(params["Q_h"], float))))
+            parts += [np.arctanh(vec("phi_h", "Phi_h")), np.log(sigma_h)]
         if self.idio == "ar1":
             parts += [np.asarray(params["mu_id"], float), np.arctanh(params["phi_id"]),
                       np.log(params["sigma_id"])]
@@ -308,6 +367,10 @@ class DfsvModel:
             lp += jnp.sum(_tanh_beta_logprior(b["phi_f"], pr.phi_f_a, pr.phi_f_b))
         lp += jnp.sum(_tanh_beta_logprior(b["phi_h"], pr.phi_a, pr.phi_b))
         lp += jnp.sum(_halfnormal_log_logprior(b["sigma_h"], pr.sigma_scale))
+        if self.full_var:
+            lp += jnp.sum(normal_logpdf(b["phi_h_off"], 0.0, pr.var_off_scale))
+            beta = fvar.lkj_partial_beta(self.n_factors, pr.lkj_eta)
+            lp += jnp.sum(_tanh_beta_logprior(b["q_h_corr"], beta, beta))
         level_sd = math.sqrt(pr.level_var)
         if self.idio == "ar1":
             lp += jnp.sum(normal_logpdf(b["mu_id"], 0.0, level_sd))
@@ -320,11 +383,17 @@ class DfsvModel:
     def log_states_prior(self, theta: jax.Array, h: jax.Array,
                          h_id: jax.Array | None = None) -> jax.Array:
         """log p(h, h_id | theta): stationary AR(1) densities (``ar1_logpdf``) of the K factor
-        paths h [T, K] (mean 0) and, for idio="ar1", the N paths h_id [T, N]."""
+        paths h [T, K] (mean 0; factor_var: the VAR(1), by x = L_Q^{-1} h and the Jacobian
+        -T log det L_Q) and, for idio="ar1", the N paths h_id [T, N]."""
         b = self._blocks(theta)
-        lp_f = jax.vmap(ar1_logpdf, in_axes=(1, None, 0, 0, 0))(
-            h, 0.0, jnp.tanh(b["phi_h"]), jnp.exp(b["sigma_h"]), _log1m_tanh2(b["phi_h"]))
-        lp = jnp.sum(lp_f)
+        if self.full_var:
+            vp = self.factor_parts(theta)
+            x = jax.scipy.linalg.solve_triangular(vp.L_Q, h.T, lower=True)
+            lp = (fvar.unit_var_logpdf(x, vp.B, vp.L_x)
+                  - h.shape[0] * jnp.sum(jnp.log(jnp.diagonal(vp.L_Q))))
+        else:
+            lp = jnp.sum(jax.vmap(ar1_logpdf, in_axes=(1, None, 0, 0, 0))(
+                h, 0.0, jnp.tanh(b["phi_h"]), jnp.exp(b["sigma_h"]), _log1m_tanh2(b["phi_h"])))
         if self.idio == "ar1":
             lp_i = jax.vmap(ar1_logpdf, in_axes=(1, 0, 0, 0, 0))(
                 h_id, b["mu_id"], jnp.tanh(b["phi_id"]), jnp.exp(b["sigma_id"]),
@@ -362,7 +431,9 @@ class DfsvModel:
     # ---- non-centred paths (module docstring) ------------------------------------------
     def path_level_scale(self, theta: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """(level, scale, raw phi) [M] of the M = ``n_paths`` paths (K factor paths, then N
-        idiosyncratic for ar1): log-variance = level + scale x; raw phi = atanh(phi)."""
+        idiosyncratic for ar1): log-variance = level + scale x; raw phi = atanh(phi). For
+        factor_var the factor entries are the diagonal parts only (sigma_h and r_k): the
+        factor paths mix through L_Q (``scale_paths``, ``path_moments``)."""
         b = self._blocks(theta)
         K = self.n_factors
         level = jnp.zeros(K, theta.dtype)
@@ -394,14 +465,36 @@ class DfsvModel:
         level, scale, _ = self.path_level_scale(theta)
         hp = level[:, None] + scale[:, None] * x
         K = self.n_factors
-        return hp[:K].T, (hp[K:].T if self.idio == "ar1" else None)
+        h = (self.factor_parts(theta).L_Q @ x[:K]).T if self.full_var else hp[:K].T
+        return h, (hp[K:].T if self.idio == "ar1" else None)
+
+    def path_moments(self, theta: jax.Array, mean_x: jax.Array, var_x: jax.Array
+                     ) -> tuple[jax.Array, jax.Array]:
+        """Means and variances [M, T] of the log-variance paths given theta when the unit
+        paths are independent with means mean_x and variances var_x [M, T]: level + scale
+        mean_x and scale^2 var_x; factor_var mixes the factor paths, L_Q mean_x and
+        (L_Q o L_Q) var_x."""
+        level, scale, _ = self.path_level_scale(theta)
+        m = level[:, None] + scale[:, None] * mean_x
+        v = scale[:, None] ** 2 * var_x
+        if self.full_var:
+            K = self.n_factors
+            L = self.factor_parts(theta).L_Q
+            m = m.at[:K].set(L @ mean_x[:K])
+            v = v.at[:K].set((L * L) @ var_x[:K])
+        return m, v
 
     def log_unit_paths_prior(self, theta: jax.Array, x: jax.Array) -> jax.Array:
-        """log p(x | theta) for unit paths x [M, T]: stationary unit-innovation AR(1)s."""
+        """log p(x | theta) for unit paths x [M, T]: stationary unit-innovation AR(1)s
+        (factor_var: the factor paths' unit VAR(1), ``factor_var.unit_var_logpdf``)."""
         _, _, raw = self.path_level_scale(theta)
         lp = jax.vmap(ar1_logpdf, in_axes=(0, None, 0, None, 0))(
             x, 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw))
-        return jnp.sum(lp)
+        if not self.full_var:
+            return jnp.sum(lp)
+        K = self.n_factors
+        vp = self.factor_parts(theta)
+        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x)
 
     def log_joint_noncentred(self, theta: jax.Array, x: jax.Array, y: jax.Array,
                              mask: jax.Array | None) -> jax.Array:

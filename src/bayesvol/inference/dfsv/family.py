@@ -237,7 +237,7 @@ class ThetaBlocks(NamedTuple):
 def theta_blocks(model) -> ThetaBlocks:
     """The ``block`` family's partition of a ``DfsvModel``'s theta (module docstring): asset i's
     free loadings, then its mu_id, phi_id, sigma_id (or log sigma2); last, the factor block
-    phi_f (if any), phi_h, sigma_h."""
+    phi_f (if any), phi_h, sigma_h (and factor_var's phi_h_off and q_h_corr)."""
     lay = model.layout
     rows, _ = model.loading_positions()
     lam = np.arange(lay["lambda"].start, lay["lambda"].stop)
@@ -245,7 +245,8 @@ def theta_blocks(model) -> ThetaBlocks:
     blocks = [np.concatenate([lam[rows == i]] + [[lay[n].start + i] for n in per_asset])
               for i in range(model.n_assets)]
     blocks.append(np.concatenate([np.arange(lay[n].start, lay[n].stop)
-                                  for n in ("phi_f", "phi_h", "sigma_h") if n in lay]))
+                                  for n in ("phi_f", "phi_h", "phi_h_off", "sigma_h",
+                                            "q_h_corr") if n in lay]))
     G = max(len(b) for b in blocks)
     d = model.dim
     idx = np.full((len(blocks), G), d, dtype=np.int32)

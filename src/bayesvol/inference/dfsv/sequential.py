@@ -62,13 +62,14 @@ Gaussian: m' = a m + b, L' = diag(a) L); non-centred paths are unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.linalg import cholesky_banded
 
+from ...models import factor_var as fvar
 from ...models.bijections import log_sigmoid
 from ...models.dfsv import DfsvModel
 from ...models.series import bucket_length
@@ -143,19 +144,25 @@ class PaddedDfsvModel(DfsvModel):
 
     @classmethod
     def of(cls, model: DfsvModel) -> PaddedDfsvModel:
-        return cls(model.n_assets, model.n_factors, model.idio, model.factor_ar, model.priors)
+        return cls(**{f.name: getattr(model, f.name) for f in fields(DfsvModel)})
 
     def plain(self) -> DfsvModel:
         """The ``DfsvModel`` with the same settings."""
-        return DfsvModel(self.n_assets, self.n_factors, self.idio, self.factor_ar, self.priors)
+        return DfsvModel(**{f.name: getattr(self, f.name) for f in fields(DfsvModel)})
 
     def log_unit_paths_prior_padded(self, theta: jax.Array, x: jax.Array,
                                     active: jax.Array) -> jax.Array:
-        """log p(x | theta) for unit paths x [M, T] with padded dates (``padded_ar1_logpdf``)."""
+        """log p(x | theta) for unit paths x [M, T] with padded dates (``padded_ar1_logpdf``;
+        factor_var: the factor paths' VAR(1) by ``factor_var.unit_var_logpdf`` with
+        ``active``)."""
         _, _, raw = self.path_level_scale(theta)
         lp = jax.vmap(padded_ar1_logpdf, in_axes=(0, None, 0, None, 0, None))(
             x, 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw), active)
-        return jnp.sum(lp)
+        if not self.full_var:
+            return jnp.sum(lp)
+        K = self.n_factors
+        vp = self.factor_parts(theta)
+        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x, active)
 
     def log_joint_noncentred(self, theta: jax.Array, x: jax.Array, y: jax.Array,
                              mask: jax.Array | None) -> jax.Array:
@@ -167,6 +174,8 @@ class PaddedDfsvModel(DfsvModel):
     def log_joint(self, theta: jax.Array, h: jax.Array, h_id: jax.Array | None,
                   y: jax.Array, mask: jax.Array | None) -> jax.Array:
         """Centred paths: padded log-variance entries ~ N(0, 1), theta-free."""
+        if self.full_var:
+            raise ValueError("factor_var needs non-centred paths (paths='noncentred')")
         active = observed_span(mask, h.shape[0])
         level, scale, raw = self.path_level_scale(theta)
         paths = h.T if h_id is None or self.idio != "ar1" else jnp.concatenate([h.T, h_id.T])
@@ -183,7 +192,9 @@ def _path_ar1(model: DfsvModel, theta: np.ndarray, paths: str
     and sd 1; centred paths the model's level and vol-of-vol."""
     lay = model.layout
     K = model.n_factors
-    phi = np.tanh(theta[lay["phi_h"]])
+    # factor_var: the diagonal of the unit VAR's B (a start for the new entries only)
+    phi = (np.diagonal(np.asarray(model.factor_parts(jnp.asarray(theta)).B)) if model.full_var
+           else np.tanh(theta[lay["phi_h"]]))
     level, sd = np.zeros(K), np.exp(theta[lay["sigma_h"]])
     if model.idio == "ar1":
         phi = np.concatenate([phi, np.tanh(theta[lay["phi_id"]])])

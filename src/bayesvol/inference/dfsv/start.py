@@ -170,7 +170,8 @@ def _dfsv_start(model: DfsvModel, y: np.ndarray, mask: np.ndarray, paths: str) -
     var_e = two_sided_ewma(resid**2, mask)
     h_id = np.log(np.maximum(var_e, 1e-4 * np.mean(var_e, axis=0)))
 
-    natural = {"Lambda": Lam, "phi_h": np.full(K, START_PHI), "sigma_h": np.full(K, START_SIGMA)}
+    natural = {"Lambda": Lam, "phi_h": np.full(K, START_PHI), "sigma_h": np.full(K, START_SIGMA),
+               "Phi_h": START_PHI * np.eye(K), "Q_h": START_SIGMA**2 * np.eye(K)}
     if model.factor_ar:
         natural["phi_f"] = np.zeros(K)
     if model.idio == "ar1":

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...errors import NumericalError
+from ...errors import InputError, NumericalError
 from ...models.dfsv import DfsvModel
 from . import family as fam
 from .loop import Adam, DfsvStopRule, run_dfsv_loop
@@ -237,9 +237,7 @@ def _path_moments(model: DfsvModel, paths: str, params: dict, theta_draws: jax.A
     def body(acc, theta):
         mx = fam.path_mean(params, theta, idx)
         if paths == "noncentred":
-            level, scale, _ = model.path_level_scale(theta)
-            m = level[:, None] + scale[:, None] * mx
-            v = scale[:, None] ** 2 * var_x
+            m, v = model.path_moments(theta, mx, var_x)
         else:
             m, v = mx, var_x
         return (acc[0] + m, acc[1] + m * m + v), None
@@ -401,6 +399,8 @@ def run_dfsv_vi(model: DfsvModel, y: np.ndarray, mask: np.ndarray, key: jax.Arra
         raise ValueError(f"y must be [T, N={model.n_assets}], got {y.shape}")
     if y.shape[0] < 3:
         raise ValueError("need at least 3 dates")
+    if model.full_var and opts.paths != "noncentred":
+        raise InputError("the factor log-variance VAR (factor_var) needs paths='noncentred'")
     start = None
     if params0 is None:
         params0, start = initial_params(model, y, mask, opts)
