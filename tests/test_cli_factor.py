@@ -40,6 +40,13 @@ def test_cli_fits_a_factor_model_and_refuses_bad_options(tmp_path, capsys):
     assert main([*bad, "--model", "dfsv", "--dist", "t"]) == 2
     assert "Gaussian innovations only" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    # the full VAR of the factor log-variances through the CLI flag
+    var_out = tmp_path / "var"
+    assert main(["fit", str(csv), "--model", "fsv", "--factors", "2", "--factor-var",
+                 "--out", str(var_out)]) == 0
+    var_params = json.loads((var_out / "summary.json").read_text())["parameters"]
+    assert {"phi_h[1,2]", "phi_h[2,1]", "corr_h[2,1]"} <= set(var_params)
+    assert DfsvFit.load(var_out / "posterior.nc").model.factor_var
     # forecast of the factor fit: CSV (with the covariance and GMV rows) and JSON
     f_csv, f_json = tmp_path / "f.csv", tmp_path / "f.json"
     fc_args = ["forecast", str(out), "--horizon", "3", "--paths", "500"]
