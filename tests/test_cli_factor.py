@@ -37,8 +37,8 @@ def test_cli_fits_a_factor_model_and_refuses_bad_options(tmp_path, capsys):
     bad = ["fit", str(csv), "--out", str(tmp_path / "x")]
     assert main([*bad, "--model", "dfsv", "--factors", "5"]) == 2
     assert "factors must lie in 1..4" in capsys.readouterr().err
-    assert main([*bad, "--model", "dfsv", "--dist", "t"]) == 2
-    assert "Gaussian innovations only" in capsys.readouterr().err
+    assert main([*bad, "--model", "dfsv", "--dist", "skewt"]) == 2
+    assert "Gaussian or Student-t innovations" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     # the full VAR of the factor log-variances through the CLI flag
     var_out = tmp_path / "var"

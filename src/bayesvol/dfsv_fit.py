@@ -309,7 +309,8 @@ class DfsvFit:
         T = len(self.times)
         dims = {"theta_loc": ("param",), "theta_logd": ("param",), "path_loc": ("path", "time"),
                 "path_logd": ("path", "time"), "path_c": ("path", "time_pair"),
-                "theta_off": ("param", "param2"), "path_B": ("path", "time", "path_global")}
+                "theta_off": ("param", "param2"), "path_B": ("path", "time", "path_global"),
+                "mix_la": ("mix", "time"), "mix_lb": ("mix", "time")}
         vars_ = {k: (dims[k], p[k]) for k in dims if k in p}
         vars_.update({
             "theta_draws": (("draw", "param"), self.theta_draws),
@@ -322,7 +323,7 @@ class DfsvFit:
             vars_["returns"] = (("time", "asset"), np.asarray(self.returns, float))
         model_cfg = {"n_assets": self.model.n_assets, "n_factors": self.model.n_factors,
                      "idio": self.model.idio, "factor_ar": self.model.factor_ar,
-                     "factor_var": self.model.factor_var,
+                     "factor_var": self.model.factor_var, "errors": self.model.errors,
                      "priors": asdict(self.model.priors)}
         attrs = {"format": FORMAT, "model": json.dumps(model_cfg),
                  "options": json.dumps(asdict(self.options)), "scale": self.scale,
@@ -354,7 +355,8 @@ class DfsvFit:
         opt_cls = DfsvNutsOptions if method == "nuts" else DfsvVIOptions
         options = opt_cls(**json.loads(ds.attrs["options"]))
         params = {k: ds[k].values for k in ("theta_loc", "theta_logd", "path_loc", "path_logd",
-                                            "path_c", "theta_off", "path_B") if k in ds}
+                                            "path_c", "theta_off", "path_B", "mix_la",
+                                            "mix_lb") if k in ds}
         return cls(model=model, options=options, params=params,
                    theta_draws=ds["theta_draws"].values, scale=float(ds.attrs["scale"]),
                    asset_mean=ds["asset_mean"].values,
@@ -369,8 +371,8 @@ class DfsvFit:
 
 
 def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
-             factor_ar: bool = True, factor_var: bool = False, demean: bool = True,
-             priors: DfsvPriors | None = None, method: str = "vi",
+             factor_ar: bool = True, factor_var: bool = False, errors: str = "normal",
+             demean: bool = True, priors: DfsvPriors | None = None, method: str = "vi",
              num_warmup: int | None = None, num_samples: int | None = None,
              num_chains: int | None = None, **options) -> DfsvFit:
     """Fit the DFSV model (``bayesvol.models.dfsv``) by VI or NUTS (``bayesvol.inference.dfsv``).
@@ -381,6 +383,8 @@ def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
     factor_ar: estimate a diagonal factor AR matrix Phi_f (False: Phi_f = 0).
     factor_var: a full VAR(1) (Phi_h, Q_h) for the factor log-variances (K >= 2; default
     False: K independent AR(1)s); VI needs the default non-centred paths.
+    errors: "normal" (default) or "t" (Student-t idiosyncratic and factor innovations, one
+    degrees-of-freedom parameter per series; non-centred paths).
     method: "vi" (default) or "nuts" (the exact posterior; small problems only).
     options: fields of ``DfsvVIOptions`` for VI (family, mc_samples, learning_rate, window,
     patience, max_iter, output, num_draws, elbo_draws, paths, conditional), or of
@@ -400,7 +404,7 @@ def fit_dfsv(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
     if not np.isfinite(scale) or scale <= 0:
         raise InputError("data have zero variance")
     model = DfsvModel(N, int(n_factors), idio, bool(factor_ar), priors or DfsvPriors(),
-                      bool(factor_var))
+                      bool(factor_var), errors)
     opt_cls = DfsvNutsOptions if method == "nuts" else DfsvVIOptions
     if method == "nuts":
         sampler = {"num_warmup": num_warmup, "num_samples": num_samples,

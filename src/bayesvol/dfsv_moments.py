@@ -4,7 +4,10 @@ over posterior draws (jitted scans over draws; used by ``bayesvol.dfsv_fit.DfsvF
 For draw j, with loadings Lambda^j and log-variances h^j [T, K], h_id^j [T, N] (the stored
 path draw for NUTS, or a draw from q(x | theta^j) for VI):
 
-    Cov_t^j = Lambda^j diag(exp(h_t^j)) Lambda^j^T + diag(exp(h_id_t^j)),
+    Cov_t^j = Lambda^j diag(exp(h_t^j) m_f^j) Lambda^j^T + diag(exp(h_id_t^j) m_id^j),
+
+(m = E W = v / (v - 2) for Student-t errors, the covariance given the log-variances with the
+mixing integrated out; 1 for Gaussian errors)
     Corr_t^j = D^{-1/2} Cov_t^j D^{-1/2},  D = diag(Cov_t^j),
 
 and ``moment_paths`` returns (1/D) sum_j Cov_t^j and (1/D) sum_j Corr_t^j at chosen dates;
@@ -55,8 +58,9 @@ def moment_paths(model, paths, params, theta, x_draws, key, idx):
         h, hid = log_variance_paths(model, paths, th, xj)
         h, hid = h[idx], hid[idx]
         lam = model.loadings(th)
-        cov = jnp.einsum("ik,tk,jk->tij", lam, jnp.exp(h), lam)
-        cov = cov + jax.vmap(jnp.diag)(jnp.exp(hid))
+        m_f, m_id = model.mixing_mean(th)        # Student-t: E W = v / (v - 2); else 1
+        cov = jnp.einsum("ik,tk,jk->tij", lam, jnp.exp(h) * m_f, lam)
+        cov = cov + jax.vmap(jnp.diag)(jnp.exp(hid) * m_id)
         sd = jnp.sqrt(jnp.diagonal(cov, axis1=1, axis2=2))
         corr = cov / (sd[:, :, None] * sd[:, None, :])
         return (acc[0] + cov, acc[1] + corr), None
@@ -76,8 +80,8 @@ def draw_log_variance_moments(model, theta, x_draws):
         v = jnp.concatenate([h.T, hid.T]) if model.idio == "ar1" else h.T
         return (acc[0] + v, acc[1] + v * v), None
 
-    M, T = x_draws.shape[1:]
-    z = jnp.zeros((M, T), theta.dtype)
+    T = x_draws.shape[2]
+    z = jnp.zeros((model.n_logvar, T), theta.dtype)
     (s1, s2), _ = jax.lax.scan(body, (z, z), (theta, x_draws))
     D = theta.shape[0]
     mean = s1 / D

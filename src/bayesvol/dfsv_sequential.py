@@ -79,9 +79,9 @@ def _vi_fit(model: DfsvModel, opts: DfsvVIOptions, res, cap: int, y: np.ndarray,
 
 
 def fit_dfsv_padded(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, *,
-                    factor_ar: bool = True, factor_var: bool = False, demean: bool = True,
-                    priors: DfsvPriors | None = None, capacity: int | None = None,
-                    **options) -> DfsvFit:
+                    factor_ar: bool = True, factor_var: bool = False, errors: str = "normal",
+                    demean: bool = True, priors: DfsvPriors | None = None,
+                    capacity: int | None = None, **options) -> DfsvFit:
     """A batch VI fit as ``fit_dfsv`` (same data transform, start, target and options), run on
     the time axis padded to a capacity bucket (``inference.dfsv.sequential``), so that it and
     the updates that follow within the bucket share one compiled program.
@@ -93,7 +93,7 @@ def fit_dfsv_padded(data, n_factors: int = 1, idio: str = "ar1", seed: int = 0, 
     T, N = y.shape
     means, scale = _transform(y, demean)
     model = DfsvModel(N, int(n_factors), idio, bool(factor_ar), priors or DfsvPriors(),
-                      bool(factor_var))
+                      bool(factor_var), errors)
     try:
         opts = DfsvVIOptions(**options)
     except TypeError as err:
@@ -305,9 +305,9 @@ def _check_schedule(T: int, t0, every, end) -> tuple[int, int, int]:
 
 def sequential_dfsv(data, n_factors: int = 1, t0: int = 250, every: int = 5, *,
                     end: int | None = None, idio: str = "ar1", seed: int = 0,
-                    factor_ar: bool = True, factor_var: bool = False, demean: bool = True,
-                    priors: DfsvPriors | None = None, capacity: int | None = None,
-                    max_draws: int = 200, n_particles: int = 100,
+                    factor_ar: bool = True, factor_var: bool = False, errors: str = "normal",
+                    demean: bool = True, priors: DfsvPriors | None = None,
+                    capacity: int | None = None, max_draws: int = 200, n_particles: int = 100,
                     update_options: dict | None = None, keep_fits: bool = False,
                     **options) -> DfsvSequential:
     """Seq-VA with one-step scoring (module docstring): a batch fit on dates [0, t0), then for
@@ -331,7 +331,7 @@ def sequential_dfsv(data, n_factors: int = 1, t0: int = 250, every: int = 5, *,
     frame = _dated_frame(data)
     t0, every, end = _check_schedule(len(frame), t0, every, end)
     fit = fit_dfsv_padded(frame.iloc[:t0], n_factors, idio, seed, factor_ar=factor_ar,
-                          factor_var=factor_var, demean=demean, priors=priors,
+                          factor_var=factor_var, errors=errors, demean=demean, priors=priors,
                           capacity=capacity, **options)
     upd = (default_update_options(fit.options) if update_options is None
            else dict(update_options))

@@ -4,7 +4,8 @@ Maps the API's options onto :func:`bayesvol.dfsv_fit.fit_dfsv` (models/dfsv.py: 
 Lambda f_t + eps_t with factor and idiosyncratic log-variance AR(1) paths; the factors are
 integrated out by the Kalman filter): ``factors`` (K, default 1), ``idio`` ("ar1" or
 "constant"), ``factor_ar`` (fixed to False by the ``fsv`` preset), ``priors`` and the VI
-options of ``DfsvVIOptions``. Innovations are Gaussian; other ``dist`` values are refused.
+options of ``DfsvVIOptions``. ``dist`` "normal" (default) or "t" (Student-t idiosyncratic and
+factor innovations, ``errors="t"``); other values are refused.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ def fit_factor(panel: ReturnsPanel, model: str, preset: dict, method: str, seed:
     """A DfsvFit of ``panel`` (module docstring); ``sampler`` holds NUTS's settings."""
     from .dfsv_fit import fit_dfsv
 
-    if dist not in (None, "normal", "gaussian"):
-        raise InputError(f"{model} has Gaussian innovations only, not '{dist}'")
+    if dist not in (None, "normal", "gaussian", "t", "student", "std"):
+        raise InputError(f"{model} has Gaussian or Student-t innovations (dist normal or t), "
+                         f"not '{dist}'")
     opts = dict(options)
+    if dist in ("t", "student", "std"):
+        opts["errors"] = "t"
     k = opts.pop("factors", opts.pop("n_factors", 1))
     try:
         k = int(k)

@@ -135,6 +135,9 @@ def laplace_filter(params: RbpfParams, y, mask=None, newton_steps: int = 6
     scale). mask [T, N] bool (None: y finite). Jitted: one compilation per shape.
     Raises InputError on bad shapes or options."""
     params = RbpfParams(*(jnp.asarray(a, float) for a in params))
+    if params.student:
+        raise InputError("the Laplace filter is for Gaussian errors; use the particle filter "
+                         "(filtering.rbpf) for Student-t errors")
     y = np.asarray(y, float)
     N, K = params.Lambda.shape
     if y.ndim != 2 or y.shape[1] != N:

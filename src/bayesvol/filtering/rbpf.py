@@ -82,6 +82,7 @@ __all__ = [
     "rbpf_point_state",
     "rbpf_scan",
     "rbpf_start_state",
+    "student_mixing_draws",
     "systematic_resample",
 ]
 
@@ -94,8 +95,9 @@ class RbpfParams(NamedTuple):
 
     Lambda [N, K], Phi_f [K, K], mu_h [K], Phi_h [K, K], L_Qh [K, K] (lower Cholesky factor
     of Q_h), L_Gh [K, K] (lower Cholesky factor of the stationary covariance Gamma_h),
-    mu_id, phi_id, sigma_id [N]. A pytree: add a leading axis to every leaf to vmap over
-    parameter draws.
+    mu_id, phi_id, sigma_id [N]; nu_f [K] and nu_id [N], the Student-t degrees of freedom
+    (empty arrays, shape [0], for Gaussian errors; the shape decides at trace time). A pytree:
+    add a leading axis to every leaf to vmap over parameter draws.
     """
 
     Lambda: jax.Array
@@ -107,22 +109,34 @@ class RbpfParams(NamedTuple):
     mu_id: jax.Array
     phi_id: jax.Array
     sigma_id: jax.Array
+    nu_f: jax.Array
+    nu_id: jax.Array
 
     @classmethod
-    def diagonal(cls, Lambda, Phi_f, mu_h, phi_h, sigma_h, mu_id, phi_id, sigma_id
-                 ) -> RbpfParams:
-        """From K independent factor AR(1)s (vectors phi_h, sigma_h [K])."""
+    def diagonal(cls, Lambda, Phi_f, mu_h, phi_h, sigma_h, mu_id, phi_id, sigma_id,
+                 nu_f=None, nu_id=None) -> RbpfParams:
+        """From K independent factor AR(1)s (vectors phi_h, sigma_h [K]); nu_f, nu_id None
+        for Gaussian errors."""
         phi_h, sigma_h = jnp.asarray(phi_h), jnp.asarray(sigma_h)
+        mu_id = jnp.asarray(mu_id)
+        empty = jnp.zeros((0,), mu_id.dtype)
         return cls(jnp.asarray(Lambda), jnp.asarray(Phi_f), jnp.asarray(mu_h), jnp.diag(phi_h),
                    jnp.diag(sigma_h), jnp.diag(sigma_h / jnp.sqrt(1.0 - phi_h**2)),
-                   jnp.asarray(mu_id), jnp.asarray(phi_id), jnp.asarray(sigma_id))
+                   mu_id, jnp.asarray(phi_id), jnp.asarray(sigma_id),
+                   empty if nu_f is None else jnp.asarray(nu_f),
+                   empty if nu_id is None else jnp.asarray(nu_id))
+
+    @property
+    def student(self) -> bool:
+        """True for Student-t errors (static: from the shapes)."""
+        return self.nu_f.shape[-1] > 0
 
     @classmethod
     def from_natural(cls, p: dict) -> RbpfParams:
         """From the natural parameters of ``DfsvModel.constrain`` (keys Lambda, Phi_f, mu,
         Phi_h, Q_h (or its factor Q_h_chol, and Gamma_h_chol) and mu_id, phi_id, sigma_id, or
         sigma2 for a constant idiosyncratic variance: mu_id = log sigma2, phi_id = sigma_id =
-        0). Works on batched dicts."""
+        0; nu_f, nu_id for Student-t errors). Works on batched dicts."""
         Lambda = jnp.asarray(p["Lambda"])
         K = Lambda.shape[-1]
         mu_h = p.get("mu", jnp.zeros(Lambda.shape[:-2] + (K,), Lambda.dtype))
@@ -139,8 +153,12 @@ class RbpfParams(NamedTuple):
         else:
             gamma = jnp.vectorize(stationary_cov, signature="(k,k),(k,k)->(k,k)")
             L_G = jnp.linalg.cholesky(gamma(Phi_h, L_Q @ jnp.swapaxes(L_Q, -1, -2)))
+        mu_id = jnp.asarray(mu_id)
+        empty = jnp.zeros(mu_id.shape[:-1] + (0,), mu_id.dtype)
         return cls(Lambda, jnp.asarray(p["Phi_f"]), jnp.asarray(mu_h), Phi_h, L_Q, L_G,
-                   jnp.asarray(mu_id), jnp.asarray(phi_id), jnp.asarray(sigma_id))
+                   mu_id, jnp.asarray(phi_id), jnp.asarray(sigma_id),
+                   jnp.asarray(p["nu_f"]) if "nu_f" in p else empty,
+                   jnp.asarray(p["nu_id"]) if "nu_id" in p else empty)
 
 
 class RbpfState(NamedTuple):
@@ -187,6 +205,19 @@ def _systematic(u0: jax.Array, log_w: jax.Array) -> jax.Array:
     cw = cw / cw[-1]
     u = (u0 + jnp.arange(n, dtype=log_w.dtype)) / n
     return jnp.clip(jnp.searchsorted(cw, u, side="right"), 0, n - 1)
+
+
+def student_mixing_draws(key: jax.Array, params: RbpfParams, n_part: int
+                  ) -> tuple[jax.Array, jax.Array] | tuple[float, float]:
+    """u = log W [n_part, K] and [n_part, N] with W ~ IG(v/2, v/2), i.e. log(v/2) - log G,
+    G ~ Gamma(v/2); (0, 0) for Gaussian errors (no random numbers drawn)."""
+    if not params.student:
+        return 0.0, 0.0
+    half = 0.5 * jnp.concatenate([params.nu_f, params.nu_id])
+    g = jax.random.loggamma(key, jnp.broadcast_to(half, (n_part,) + half.shape))
+    u = jnp.log(half) - g
+    K = params.nu_f.shape[-1]
+    return u[:, :K], u[:, K:]
 
 
 def _stationary_sd(phi: jax.Array, sigma: jax.Array) -> jax.Array:
@@ -284,14 +315,17 @@ def rbpf_scan(
         h_id = params.mu_id + phi_id * (st.h_id - params.mu_id) + sd_id * z_id
         m0 = jnp.where(first_t, 0.0, st.m)
         P0 = jnp.where(first_t, jax.vmap(jnp.diag)(jnp.exp(h) / (1.0 - phi_f2)), st.P)
+        # Student-t errors: this date's mixing variables, u = log W, W ~ IG(v/2, v/2), drawn
+        # per particle from their prior (independent over time), added to the log-variances
+        u_f, u_id = student_mixing_draws(jax.random.fold_in(key_t, 1), params, n_part)
         # Kalman step per particle: the weights are the one-step predictive densities
-        ks = kalman(m0, P0, y_t, mk_t, h, h_id, params.Lambda, params.Phi_f)
+        ks = kalman(m0, P0, y_t, mk_t, h + u_f, h_id + u_id, params.Lambda, params.Phi_f)
         lw = st.log_w + ks.loglik
         inc = logsumexp(lw)
         log_w = lw - inc
         ess = 1.0 / jnp.sum(jnp.exp(2.0 * log_w))
-        marg = (_marginal_logpdf(params.Lambda, ks.m_pred, ks.P_pred, h_id, y_t, mk_t, st.log_w)
-                if marginals else None)
+        marg = (_marginal_logpdf(params.Lambda, ks.m_pred, ks.P_pred, h_id + u_id, y_t, mk_t,
+                                 st.log_w) if marginals else None)
         # systematic resampling of whole particles (state and Kalman moments)
         do = jnp.asarray(True) if resample == "always" else ess < ess_threshold * n_part
         idx = jnp.where(do, _systematic(u0, log_w), jnp.arange(n_part))

@@ -42,6 +42,10 @@ stochastic volatility models", Section 4). Each path also carries the conditiona
 of every asset, diag(Lambda diag(exp h_{T+s}) Lambda^T) + exp(h_id_{T+s}), whose square root
 is the ``volatility`` of the forecast (the analogue of GARCH's sigma_{T+s}).
 
+Student-t errors: each step also draws the mixing variables W ~ IG(v/2, v/2) of every factor
+and asset, which multiply exp(h) and exp(h_id) in the draws; the moments and the reported
+conditional variances use E W = v / (v - 2) instead (infinite for v <= 2).
+
 Global minimum-variance portfolio (``gmv_forecast``; the paper's Section 5): with Sigma the
 predictive covariance of r_{T+h}, w = Sigma^{-1} 1 / (1^T Sigma^{-1} 1), and the predictive
 density of the portfolio return w^T r_{T+h} by the simulated paths (mean, sd, VaR and ES).
@@ -68,7 +72,7 @@ from jax import lax
 from ..dfsv_moments import log_variance_paths
 from ..errors import InputError
 from ..filtering.factor_kalman import factor_kalman_step
-from ..filtering.rbpf import RbpfParams
+from ..filtering.rbpf import RbpfParams, student_mixing_draws
 from ..inference.dfsv import family as fam
 from ..portfolio.weights import gmv_weights  # one definition, re-exported here
 from .garch_forecast import (
@@ -210,6 +214,18 @@ def _horizon_bucket(horizon: int) -> int:
     return max(16, 1 << (horizon - 1).bit_length())
 
 
+def _mixing_means(prm: RbpfParams) -> tuple[jax.Array | float, jax.Array | float]:
+    """E W = v / (v - 2) of Student-t errors per factor and asset (inf for v <= 2); 1 for
+    Gaussian errors."""
+    if not prm.student:
+        return 1.0, 1.0
+
+    def em(v):
+        return jnp.where(v > 2.0, v / (v - 2.0), jnp.inf)
+
+    return em(prm.nu_f), em(prm.nu_id)
+
+
 @lru_cache(maxsize=16)
 def _moment_program(steps: int):
     """jit: a chunk of draws' states and weights w -> the w-weighted sums over the chunk of
@@ -217,6 +233,8 @@ def _moment_program(steps: int):
     the draws (no [D, steps, N, N] array)."""
 
     def one(prm: RbpfParams, h, h_id, m, P):
+        w_f, w_id = _mixing_means(prm)
+
         def step(carry, _):
             mh, vh, mi, vi, mf, Vf = carry
             mh = prm.mu_h + prm.Phi_h @ (mh - prm.mu_h)
@@ -224,9 +242,10 @@ def _moment_program(steps: int):
             mi = prm.mu_id + prm.phi_id * (mi - prm.mu_id)
             vi = prm.phi_id**2 * vi + prm.sigma_id**2
             mf = prm.Phi_f @ mf
-            Vf = prm.Phi_f @ Vf @ prm.Phi_f.T + jnp.diag(jnp.exp(mh + 0.5 * jnp.diagonal(vh)))
+            Vf = prm.Phi_f @ Vf @ prm.Phi_f.T + jnp.diag(
+                w_f * jnp.exp(mh + 0.5 * jnp.diagonal(vh)))
             mean = prm.Lambda @ mf
-            cov = prm.Lambda @ Vf @ prm.Lambda.T + jnp.diag(jnp.exp(mi + 0.5 * vi))
+            cov = prm.Lambda @ Vf @ prm.Lambda.T + jnp.diag(w_id * jnp.exp(mi + 0.5 * vi))
             return (mh, vh, mi, vi, mf, Vf), (mean, cov)
 
         init = (h, jnp.zeros_like(P), h_id, jnp.zeros_like(h_id), m, P)
@@ -319,16 +338,22 @@ def _sim_program(steps: int):
         f = m + R @ z[:K]
         Z = z[K:].reshape(steps, 2 * K + 2 * N)
 
-        def step(carry, zt):
+        w_f, w_id = _mixing_means(prm)
+        keys = jax.random.split(jax.random.fold_in(key, 1), steps)
+
+        def step(carry, inputs):
+            zt, kt = inputs
             h, h_id, f = carry
             h = prm.mu_h + prm.Phi_h @ (h - prm.mu_h) + prm.L_Qh @ zt[:K]
             h_id = prm.mu_id + prm.phi_id * (h_id - prm.mu_id) + prm.sigma_id * zt[K:K + N]
-            f_new = prm.Phi_f @ f + jnp.exp(0.5 * h) * zt[K + N:2 * K + N]
-            r = prm.Lambda @ f_new + jnp.exp(0.5 * h_id) * zt[2 * K + N:]
-            var = (prm.Lambda**2) @ jnp.exp(h) + jnp.exp(h_id)
+            u_f, u_id = student_mixing_draws(kt, prm, 1)      # Student-t: this step's log W
+            u_f, u_id = jnp.reshape(u_f, (-1,)), jnp.reshape(u_id, (-1,))
+            f_new = prm.Phi_f @ f + jnp.exp(0.5 * (h + u_f)) * zt[K + N:2 * K + N]
+            r = prm.Lambda @ f_new + jnp.exp(0.5 * (h_id + u_id)) * zt[2 * K + N:]
+            var = (prm.Lambda**2) @ (w_f * jnp.exp(h)) + w_id * jnp.exp(h_id)
             return (h, h_id, f_new), (r, var)
 
-        _, (r, var) = lax.scan(step, (h, h_id, f), Z)
+        _, (r, var) = lax.scan(step, (h, h_id, f), (Z, keys))
         return r, var
 
     return jax.jit(jax.vmap(one))

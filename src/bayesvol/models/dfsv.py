@@ -22,6 +22,24 @@ B = A chol(I + A A^T)^{-1}, A_kk = sinh(atanh-scale raw phi_h_k), Q_h = L_Q L_Q^
 L_Q = diag(sigma_h) L_R); with A diagonal and L_R = I it is the diagonal model at the same
 theta. ``factor_ar=False`` sets Phi_f = 0, the factor SV model of the paper.
 
+Student-t errors (``errors="t"``; Gunawan, Kohn & Nott, Supplement S8, with the variance
+multiplier of the full conditionals in S9): each idiosyncratic and factor innovation variance
+is multiplied by its own mixing variable,
+
+    eps_{i,t} ~ N(0, W_{i,t} exp(h_id_{i,t})),  nu_{k,t} ~ N(0, W_{k,t} exp(h_{k,t})),
+    W ~ IG(v / 2, v / 2)  (v = nu_id_i or nu_f_k, one per series),
+
+so eps and nu are Student-t with v degrees of freedom given the log-variances. The mixing
+variables are latent states like the paths: u = log W enters the likelihood as h + u (the
+Kalman filter is unchanged), with the prior log p(u | v) = a log a - log Gamma(a) - a u -
+a e^{-u}, a = v / 2 (IG density plus the Jacobian e^u), and v ~ Gamma(shape 20, scale 1.25)
+(the paper's prior, mean 25, on log v with its Jacobian). They are stored standardised by
+their prior moments, u = m(v) + s(v) e with m = log a - digamma(a), s = sqrt(trigamma(a))
+(the exact mean and sd of log W), so that e is about N(0, 1) for every v and an approximation
+q(e) independent of v does not pin v (as centred paths pinned the vol-of-vol):
+log p(e | v) = log p(u | v) + log s. Their K + N rows follow the log-variance rows in the state
+array x (``n_paths`` counts them; ``n_logvar`` does not).
+
 Identification (paper, Supplement S4, after Geweke & Zhou 1996): Lambda is lower triangular
 (Lambda_{ik} = 0 for k > i) with a positive diagonal, which fixes rotation, sign and column
 order; the scale of factor k is fixed by the factor log-variance mean mu_k = 0 (no level
@@ -42,6 +60,8 @@ Unconstrained parameter vector theta (``DfsvModel.layout``), in this order:
     phi_id      N                     atanh(phi_id)           (idio="ar1")
     sigma_id    N                     log sigma_id            (idio="ar1")
     sigma2      N                     log sigma2              (idio="constant")
+    nu_f        K                     log v of the factors      (errors="t")
+    nu_id       N                     log v of the assets       (errors="t")
 
 tanh keeps every phi in (-1, 1), so each AR(1) (and the diagonal factor VAR) is stationary.
 
@@ -110,8 +130,14 @@ from .bijections import log_sigmoid
 from .priors import beta_logpdf_logs, normal_logpdf
 
 IDIO = ("ar1", "constant")
+ERRORS = ("normal", "t")
 _LOG2 = math.log(2.0)
 _LOG4 = math.log(4.0)
+
+
+def _log_u_prior(a, u: jax.Array) -> jax.Array:
+    """log density of u = log W for W ~ IG(a, a): a log a - log Gamma(a) - a u - a e^{-u}."""
+    return a * jnp.log(a) - jax.scipy.special.gammaln(a) - a * (u + jnp.exp(-u))
 
 
 def _log1m_tanh2(raw: jax.Array) -> jax.Array:
@@ -166,6 +192,8 @@ class DfsvPriors:
     level_var: float = 10.0
     var_off_scale: float = 0.5
     lkj_eta: float = 2.0
+    nu_shape: float = 20.0
+    nu_scale: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -183,10 +211,13 @@ class DfsvModel:
     factor_ar: bool = True
     priors: DfsvPriors = field(default_factory=DfsvPriors)
     factor_var: bool = False
+    errors: str = "normal"
 
     def __post_init__(self) -> None:
         if self.idio not in IDIO:
             raise InputError(f"idio must be 'ar1' or 'constant', got {self.idio!r}")
+        if self.errors not in ERRORS:
+            raise InputError(f"errors must be 'normal' or 't', got {self.errors!r}")
         if int(self.n_factors) < 1 or int(self.n_assets) < 1:
             raise InputError("n_assets and n_factors must be >= 1")
         if self.n_factors > self.n_assets:
@@ -213,6 +244,8 @@ class DfsvModel:
             sizes += [("mu_id", N), ("phi_id", N), ("sigma_id", N)]
         else:
             sizes.append(("sigma2", N))
+        if self.errors == "t":
+            sizes += [("nu_f", K), ("nu_id", N)]
         out, start = {}, 0
         for name, n in sizes:
             out[name] = slice(start, start + n)
@@ -229,9 +262,19 @@ class DfsvModel:
         return list(self.layout.values())[-1].stop
 
     @property
-    def n_paths(self) -> int:
-        """Number of latent log-variance paths: K factor paths (+ N idiosyncratic for ar1)."""
+    def n_logvar(self) -> int:
+        """Number of log-variance paths: K factor paths (+ N idiosyncratic for ar1)."""
         return self.n_factors + (self.n_assets if self.idio == "ar1" else 0)
+
+    @property
+    def n_mix(self) -> int:
+        """Rows of mixing states u = log W: K + N for errors="t", else 0."""
+        return self.n_factors + self.n_assets if self.errors == "t" else 0
+
+    @property
+    def n_paths(self) -> int:
+        """Rows of the state array x: the log-variance paths, then the mixing states."""
+        return self.n_logvar + self.n_mix
 
     def loading_positions(self) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices of the free loadings, in theta's order."""
@@ -253,7 +296,7 @@ class DfsvModel:
                 label, (ii, jj) = pairs[block]
                 names += [f"{label}[{i + 1},{j + 1}]" for i, j in zip(ii, jj, strict=True)]
                 continue
-            per = assets if block in ("mu_id", "phi_id", "sigma_id", "sigma2") else [
+            per = assets if block in ("mu_id", "phi_id", "sigma_id", "sigma2", "nu_id") else [
                 str(k + 1) for k in range(K)]
             names += [f"{block}[{p}]" for p in per]
         return names
@@ -310,6 +353,8 @@ class DfsvModel:
                        sigma_id=jnp.exp(b["sigma_id"]))
         else:
             out["sigma2"] = jnp.exp(b["sigma2"])
+        if self.errors == "t":
+            out.update(nu_f=jnp.exp(b["nu_f"]), nu_id=jnp.exp(b["nu_id"]))
         return out
 
     def unconstrain(self, params: dict) -> np.ndarray:
@@ -342,6 +387,9 @@ class DfsvModel:
                       np.log(params["sigma_id"])]
         else:
             parts.append(np.log(np.asarray(params["sigma2"], float)))
+        if self.errors == "t":
+            parts += [np.log(np.asarray(params["nu_f"], float)),
+                      np.log(np.asarray(params["nu_id"], float))]
         theta = np.concatenate([np.asarray(p, float).reshape(-1) for p in parts])
         assert theta.shape == (self.dim,)
         return theta
@@ -378,7 +426,69 @@ class DfsvModel:
             lp += jnp.sum(_halfnormal_log_logprior(b["sigma_id"], pr.sigma_scale))
         else:
             lp += jnp.sum(normal_logpdf(b["sigma2"], 0.0, level_sd))
+        if self.errors == "t":
+            a, sc = pr.nu_shape, pr.nu_scale
+            lnu = jnp.concatenate([b["nu_f"], b["nu_id"]])
+            lp += jnp.sum(a * lnu - jnp.exp(lnu) / sc - jax.scipy.special.gammaln(a)
+                          - a * math.log(sc))
         return lp
+
+    def _mixing_affine(self, theta: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """(a, m, s) [K + N, 1]: a = v / 2 and the prior mean m = log a - digamma(a) and sd
+        s = sqrt(trigamma(a)) of log W (module docstring)."""
+        b = self._blocks(theta)
+        a = 0.5 * jnp.exp(jnp.concatenate([b["nu_f"], b["nu_id"]]))[:, None]
+        m = jnp.log(a) - jax.scipy.special.digamma(a)
+        s = jnp.sqrt(jax.scipy.special.polygamma(1, a))
+        return a, m, s
+
+    def log_mixing_prior(self, theta: jax.Array, e: jax.Array,
+                         active: jax.Array | None = None) -> jax.Array:
+        """log p(e | v) of the standardised mixing states e [K + N, T] (module docstring):
+        with u = m + s e, sum a log a - log Gamma(a) - a u - a e^{-u} + log s; dates outside
+        ``active`` get the theta-free N(0, 1) (padded sequential model)."""
+        a, m, s = self._mixing_affine(theta)
+        lp = _log_u_prior(a, m + s * e) + jnp.log(s)
+        if active is not None:
+            lp = jnp.where(active[None, :], lp, -0.5 * math.log(2 * math.pi) - 0.5 * e * e)
+        return jnp.sum(lp)
+
+    def log_mixing_prior_u(self, theta: jax.Array, u: jax.Array) -> jax.Array:
+        """log p(u | v) of the mixing states u = log W [K + N, T] themselves (the variational
+        family's coordinates): sum a log a - log Gamma(a) - a u - a e^{-u}. (Padded dates keep
+        this prior: the variational q(W | v) equals it there, so they add nothing.)"""
+        a, _, _ = self._mixing_affine(theta)
+        return jnp.sum(_log_u_prior(a, u))
+
+    def degrees_of_freedom(self, theta: jax.Array) -> jax.Array:
+        """v [K + N] of the mixing states' rows (errors="t")."""
+        b = self._blocks(theta)
+        return jnp.exp(jnp.concatenate([b["nu_f"], b["nu_id"]]))
+
+    def mixing(self, theta: jax.Array, x: jax.Array
+               ) -> tuple[jax.Array | None, jax.Array | None]:
+        """The mixing states of x [M, T] as u = log W: u_f [T, K], u_id [T, N] (None, None
+        for normal errors)."""
+        if self.errors != "t":
+            return None, None
+        K, L = self.n_factors, self.n_logvar
+        _, m, s = self._mixing_affine(theta)
+        u = m + s * x[L:]
+        return u[:K].T, u[K:].T
+
+    def mixing_mean(self, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """E W = v / (v - 2) per factor [K] and asset [N] (inf where v <= 2; ones for normal
+        errors): the factor by which the mixing inflates each variance on average."""
+        K, N = self.n_factors, self.n_assets
+        if self.errors != "t":
+            return jnp.ones(K, theta.dtype), jnp.ones(N, theta.dtype)
+        b = self._blocks(theta)
+
+        def em(lnu):
+            v = jnp.exp(lnu)
+            return jnp.where(v > 2.0, v / (v - 2.0), jnp.inf)
+
+        return em(b["nu_f"]), em(b["nu_id"])
 
     def log_states_prior(self, theta: jax.Array, h: jax.Array,
                          h_id: jax.Array | None = None) -> jax.Array:
@@ -409,18 +519,23 @@ class DfsvModel:
         return jnp.diag(jnp.exp(h[0] - _log1m_tanh2(raw)))
 
     def log_likelihood(self, theta: jax.Array, h: jax.Array, h_id: jax.Array | None,
-                       y: jax.Array, mask: jax.Array | None) -> jax.Array:
+                       y: jax.Array, mask: jax.Array | None, u_f: jax.Array | None = None,
+                       u_id: jax.Array | None = None) -> jax.Array:
         """log p(y | h, h_id, theta) with the factors integrated out by the Kalman filter
         (``factor_loglik``, gradient by Fisher's identity: ``factor_loglik_fisher``); y, mask
         [T, N] (mask True where observed). Without ``factor_ar`` (Phi_f = 0) the dates are
         independent given the paths, sum_t log N(y_t; 0, Lambda Q_t Lambda^T + D_t), computed
-        for all t at once (``fsv_loglik_fisher``, same value and gradient)."""
+        for all t at once (``fsv_loglik_fisher``, same value and gradient). Student-t errors:
+        the mixing states u_f [T, K], u_id [T, N] add to the log-variances (the start f_0 uses
+        h_1 alone)."""
         p = self.constrain(theta)
         hid = self.idio_path(theta, h_id, y.shape[0])
+        P0 = self.initial_factor_cov(theta, h)
+        if u_f is not None:
+            h, hid = h + u_f, hid + u_id
         if not self.factor_ar:      # Phi_f = 0: independent dates, no recursion
             return fsv_loglik_fisher(y, mask, p["Lambda"], h, hid)
-        return factor_loglik_fisher(y, mask, p["Lambda"], p["Phi_f"], h, hid,
-                                    self.initial_factor_cov(theta, h))
+        return factor_loglik_fisher(y, mask, p["Lambda"], p["Phi_f"], h, hid, P0)
 
     def log_joint(self, theta: jax.Array, h: jax.Array, h_id: jax.Array | None,
                   y: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -461,8 +576,10 @@ class DfsvModel:
         return np.concatenate(out, axis=0)
 
     def scale_paths(self, theta: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
-        """Unit paths x [M, T] -> h [T, K] and h_id [T, N] (None for idio="constant")."""
+        """Unit paths x [M, T] -> h [T, K] and h_id [T, N] (None for idio="constant"); the
+        mixing rows of x (errors="t") are not log-variances and are left out."""
         level, scale, _ = self.path_level_scale(theta)
+        x = x[:self.n_logvar]
         hp = level[:, None] + scale[:, None] * x
         K = self.n_factors
         h = (self.factor_parts(theta).L_Q @ x[:K]).T if self.full_var else hp[:K].T
@@ -473,8 +590,9 @@ class DfsvModel:
         """Means and variances [M, T] of the log-variance paths given theta when the unit
         paths are independent with means mean_x and variances var_x [M, T]: level + scale
         mean_x and scale^2 var_x; factor_var mixes the factor paths, L_Q mean_x and
-        (L_Q o L_Q) var_x."""
+        (L_Q o L_Q) var_x. Only the ``n_logvar`` log-variance rows are returned."""
         level, scale, _ = self.path_level_scale(theta)
+        mean_x, var_x = mean_x[:self.n_logvar], var_x[:self.n_logvar]
         m = level[:, None] + scale[:, None] * mean_x
         v = scale[:, None] ** 2 * var_x
         if self.full_var:
@@ -486,15 +604,19 @@ class DfsvModel:
 
     def log_unit_paths_prior(self, theta: jax.Array, x: jax.Array) -> jax.Array:
         """log p(x | theta) for unit paths x [M, T]: stationary unit-innovation AR(1)s
-        (factor_var: the factor paths' unit VAR(1), ``factor_var.unit_var_logpdf``)."""
+        (factor_var: the factor paths' unit VAR(1), ``factor_var.unit_var_logpdf``), plus the
+        prior of the standardised mixing states of errors="t" when x holds them
+        (``log_mixing_prior``; x of ``n_logvar`` rows: the paths alone)."""
         _, _, raw = self.path_level_scale(theta)
+        L = self.n_logvar
+        mix = self.log_mixing_prior(theta, x[L:]) if x.shape[0] > L else 0.0
         lp = jax.vmap(ar1_logpdf, in_axes=(0, None, 0, None, 0))(
-            x, 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw))
+            x[:L], 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw))
         if not self.full_var:
-            return jnp.sum(lp)
+            return jnp.sum(lp) + mix
         K = self.n_factors
         vp = self.factor_parts(theta)
-        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x)
+        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x) + mix
 
     def log_joint_noncentred(self, theta: jax.Array, x: jax.Array, y: jax.Array,
                              mask: jax.Array | None) -> jax.Array:
@@ -502,7 +624,21 @@ class DfsvModel:
         for unit paths x [M, T] (module docstring)."""
         h, h_id = self.scale_paths(theta, x)
         return (self.log_prior(theta) + self.log_unit_paths_prior(theta, x)
-                + self.log_likelihood(theta, h, h_id, y, mask))
+                + self.log_likelihood(theta, h, h_id, y, mask, *self.mixing(theta, x)))
+
+    def log_joint_mixed(self, theta: jax.Array, x: jax.Array, u: jax.Array, y: jax.Array,
+                        mask: jax.Array | None, active: jax.Array | None = None
+                        ) -> jax.Array:
+        """The joint density in VI's coordinates for Student-t errors: unit log-variance
+        paths x [n_logvar, T] and the mixing states u = log W [K + N, T] (not standardised):
+        log p(theta) + log p(x | theta) + log p(u | v) + log p(y | h, h_id, u, theta).
+        ``active``: the padded model's dates (None: all)."""
+        h, h_id = self.scale_paths(theta, x)
+        K = self.n_factors
+        lp_x = (self.log_unit_paths_prior(theta, x) if active is None
+                else self.log_unit_paths_prior_padded(theta, x, active))
+        return (self.log_prior(theta) + lp_x + self.log_mixing_prior_u(theta, u)
+                + self.log_likelihood(theta, h, h_id, y, mask, u[:K].T, u[K:].T))
 
 
-__all__ = ["DfsvModel", "DfsvPriors", "IDIO", "ar1_logpdf", "factor_loglik_fisher"]
+__all__ = ["DfsvModel", "DfsvPriors", "ERRORS", "IDIO", "ar1_logpdf", "factor_loglik_fisher"]

@@ -29,6 +29,12 @@ column 1 positive, other off-diagonal signs random (needs K <= N); Phi_f = diag(
 mu = 0; Phi_h = diag(U(0.9, 0.98)); Q_h = diag(U(0.1, 0.3)^2); sigma2 ~ U(0.2, 0.6);
 for ar1: mu_id = log sigma2, phi_id ~ U(0.9, 0.98), sigma_id ~ U(0.1, 0.3).
 
+Student-t errors (``nu_f``, ``nu_id`` given: degrees of freedom per factor and per asset; the
+t-FSV model of Gunawan, Kohn & Nott, Supplement S8): the factor innovations nu_{k,t} and the
+idiosyncratic noise eps_{i,t} get variance multipliers W ~ IG(v/2, v/2), drawn independently
+over time from their own keys (so the Gaussian draws are unchanged); ``W_f`` [T, K] and
+``W_id`` [T, N] are returned in the truth. ``cov[t]`` stays the covariance given h and W = 1.
+
 ``fsv_preset`` is seed 004's FSV (FSV-VB paper 1.1-1.3): Phi_f = 0, factor log-variance
 tau_f h_f with h_f a unit-innovation AR(1) (so Phi_h = diag(phi_f), Q_h = diag(tau_f^2),
 mu = 0), idiosyncratic log-variance kappa + tau_eps h_eps (ar1 with mu_id = kappa,
@@ -154,7 +160,8 @@ def _uniform(key: jax.Array, i: int, shape: tuple[int, ...], lo: float, hi: floa
 
 
 def _scan(Lambda, Phi_f, mu, Phi_h, Q_sqrt, mu_id, phi_id, sigma_id, h0, hid0, z):
-    """Scan the DFSV recursions over the pre-drawn standard normals z = (eta, nu, id, eps)."""
+    """Scan the DFSV recursions over the pre-drawn standard normals z = (eta, nu, id, eps)
+    (nu and eps already scaled by sqrt(W) for Student-t errors)."""
 
     def step(carry, zt):
         h, f, hid = carry
@@ -189,6 +196,8 @@ def simulate_dfsv(
     sigma_id: np.ndarray | float | None = None,
     seed: int = 0,
     burn: int = 200,
+    nu_f: np.ndarray | float | None = None,
+    nu_id: np.ndarray | float | None = None,
 ) -> DFSVSimulation:
     """Simulate the dynamic factor SV model (module docstring) for N assets and K factors.
 
@@ -262,8 +271,23 @@ def simulate_dfsv(
     h0 = mu + _psd_sqrt(P_h) @ z_h0
 
     total = burn + T
-    z = tuple(sample_normal(jax.random.fold_in(k_noise, i), (total, d))
-              for i, d in enumerate((K, K, N, N)))
+    z = [sample_normal(jax.random.fold_in(k_noise, i), (total, d))
+         for i, d in enumerate((K, K, N, N))]
+    if (nu_f is None) != (nu_id is None):
+        raise InputError("Student-t errors need both nu_f (factors) and nu_id (assets)")
+    mix = {}
+    if nu_f is not None:
+        for name, v, d, slot in (("nu_f", nu_f, K, 1), ("nu_id", nu_id, N, 3)):
+            v = per_asset(name, v, d)
+            if np.any(v <= 0):
+                raise InputError(f"{name} (degrees of freedom) must be > 0")
+            params[name] = v
+            g = np.asarray(jax.random.gamma(jax.random.fold_in(k_noise, 10 + slot),
+                                            jnp.asarray(0.5 * v), (total, d)))
+            W = 0.5 * v / g                                   # IG(v/2, v/2)
+            z[slot] = z[slot] * np.sqrt(W)
+            mix["W_f" if slot == 1 else "W_id"] = W[burn:]
+    z = tuple(z)
     args = (Lambda, Phi_f, mu, Phi_h, _psd_sqrt(Q_h), mu_id_a, phi_a, sd_a, h0, hid0)
     r, f, h, hid = _scan_jit(*args, z)
     r, f, h, hid = (np.asarray(a)[burn:] for a in (r, f, h, hid))
@@ -276,6 +300,7 @@ def simulate_dfsv(
         "factors": to_jsonable(f),
         "h": to_jsonable(h),
         "h_id": to_jsonable(hid),
+        **{k: to_jsonable(v) for k, v in mix.items()},
         "covariance": COVARIANCE_NOTE,
         "assets": list(assets),
         "start_date": str(business_dates(1)[0].date()),

@@ -101,7 +101,10 @@ def run_dfsv_nuts(model: DfsvModel, y: np.ndarray, mask: np.ndarray, key: jax.Ar
         raise ValueError(f"y must be [T, N={model.n_assets}], got {y.shape}")
     T = y.shape[0]
     start = dfsv_start(model, y, mask, "noncentred")
-    z0 = np.concatenate([start.theta, start.path_loc.reshape(-1)])
+    parts = [start.theta, start.path_loc.reshape(-1)]
+    if model.n_mix:     # Student-t: the standardised mixing states follow the paths
+        parts.append(start.standardised_mixing().reshape(-1))
+    z0 = np.concatenate(parts)
     target = _NutsTarget(model, T)
     args = (jnp.asarray(np.where(mask, y, 0.0)), jnp.asarray(mask))
     kernel = NUTS(potential_fn=_potential(target, *args), target_accept_prob=opts.target_accept,

@@ -84,6 +84,7 @@ from .vi import (
 )
 
 PAD_MINIMUM = 64
+MIX_PRIOR_LOG = -30.0   # log of the excess shape and rate of q(W | v) on padding: the prior
 _LOG_2PI = math.log(2.0 * math.pi)
 _LOG4 = math.log(4.0)
 
@@ -156,13 +157,21 @@ class PaddedDfsvModel(DfsvModel):
         factor_var: the factor paths' VAR(1) by ``factor_var.unit_var_logpdf`` with
         ``active``)."""
         _, _, raw = self.path_level_scale(theta)
+        L = self.n_logvar
+        mix = self.log_mixing_prior(theta, x[L:], active) if x.shape[0] > L else 0.0
         lp = jax.vmap(padded_ar1_logpdf, in_axes=(0, None, 0, None, 0, None))(
-            x, 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw), active)
+            x[:L], 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw), active)
         if not self.full_var:
-            return jnp.sum(lp)
+            return jnp.sum(lp) + mix
         K = self.n_factors
         vp = self.factor_parts(theta)
-        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x, active)
+        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x, active) + mix
+
+    def log_joint_mixed(self, theta: jax.Array, x: jax.Array, u: jax.Array, y: jax.Array,
+                        mask: jax.Array | None, active: jax.Array | None = None
+                        ) -> jax.Array:
+        """Student-t errors in VI's coordinates, padded dates theta-free."""
+        return super().log_joint_mixed(theta, x, u, y, mask, observed_span(mask, x.shape[1]))
 
     def log_joint_noncentred(self, theta: jax.Array, x: jax.Array, y: jax.Array,
                              mask: jax.Array | None) -> jax.Array:
@@ -174,8 +183,9 @@ class PaddedDfsvModel(DfsvModel):
     def log_joint(self, theta: jax.Array, h: jax.Array, h_id: jax.Array | None,
                   y: jax.Array, mask: jax.Array | None) -> jax.Array:
         """Centred paths: padded log-variance entries ~ N(0, 1), theta-free."""
-        if self.full_var:
-            raise ValueError("factor_var needs non-centred paths (paths='noncentred')")
+        if self.full_var or self.n_mix:
+            raise ValueError("factor_var and Student-t errors need non-centred paths "
+                             "(paths='noncentred')")
         active = observed_span(mask, h.shape[0])
         level, scale, raw = self.path_level_scale(theta)
         paths = h.T if h_id is None or self.idio != "ar1" else jnp.concatenate([h.T, h_id.T])
@@ -220,6 +230,9 @@ def pad_params(params: dict, capacity: int) -> dict:
     out["path_c"] = np.pad(out["path_c"], ((0, 0), (0, extra)))
     if "path_B" in out:
         out["path_B"] = np.pad(out["path_B"], ((0, 0), (0, extra), (0, 0)))
+    for k in ("mix_la", "mix_lb"):      # Student-t: q(W | v) = the prior on padded dates
+        if k in out:
+            out[k] = np.pad(out[k], ((0, 0), (0, extra)), constant_values=MIX_PRIOR_LOG)
     return out
 
 
@@ -259,6 +272,9 @@ def extend_params(model: DfsvModel, params: dict, n_new: int, capacity: int | No
         new_c[j] = cb[1, :-1]
     out["path_logd"][:, T - 1:T + n_new] = new_logd
     out["path_c"][:, T - 1:T + n_new - 1] = new_c
+    if "mix_la" in out:     # Student-t: new dates' q(W | v) as at an average date, z^2 = 1
+        out["mix_la"][:, T:T + n_new] = math.log(0.5)
+        out["mix_lb"][:, T:T + n_new] = math.log(0.5)
     return out
 
 
@@ -284,6 +300,9 @@ def truncate_params(params: dict, T: int) -> dict:
     out["path_c"] = out["path_c"][:, :T - 1].copy()
     if "path_B" in out:
         out["path_B"] = out["path_B"][:, :T].copy()
+    for k in ("mix_la", "mix_lb"):      # independent over dates: the marginal is the slice
+        if k in out:
+            out[k] = out[k][:, :T].copy()
     return out
 
 
@@ -346,7 +365,8 @@ def run_padded_vi(model: DfsvModel, y: np.ndarray, mask: np.ndarray, key: jax.Ar
         start = dfsv_start(plain, y, mask, opts.paths)
         blocks = fam.theta_blocks(plain) if opts.family == "block" else None
         params0 = fam.init_params(start.theta, start.theta_var, start.path_loc, start.path_logd,
-                                  start.path_c, opts.family, opts.conditional, blocks)
+                                  start.path_c, opts.family, opts.conditional, blocks,
+                                  mix_la=start.mix_la, mix_lb=start.mix_lb)
         if opts.conditional and opts.paths == "noncentred":
             params0["path_B"] = conditional_start(plain, start)
         params0 = {k: np.asarray(v) for k, v in params0.items()}

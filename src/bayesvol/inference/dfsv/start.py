@@ -24,6 +24,10 @@ On returns y [T, N] (demeaned, unit overall scale; mask True where observed):
 7. Non-centred paths (``paths="noncentred"``, the default): x = (log-variance - level) / sigma
    at the starting sigma = 0.2, with precision that of a unit-innovation AR(1) at phi = 0.95
    plus sigma^2 / 2 on the diagonal (the information of step 6 carried through h = sigma x).
+8. Student-t errors: degrees of freedom START_NU, and q(W_{r,t} | v) = IG(v/2 + 1/2,
+   v/2 + z^2 / 2), W's full conditional given the squared standardised residual z^2 of steps
+   3-4 (factor: f^2 / ewma(f^2); asset: e^2 / ewma(e^2); a missing return: z^2 ~ 0, so q is
+   near the prior).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ...models.dfsv import DfsvModel
 START_PHI = 0.95
 START_SIGMA = 0.2
 START_THETA_SD = 0.1
+START_NU = 10.0       # Student-t degrees of freedom at the start (prior mean 25)
 EWMA_LAMBDA = 0.94
 
 
@@ -49,6 +54,17 @@ class DfsvStart(NamedTuple):
     path_logd: np.ndarray   # [M, T]
     path_c: np.ndarray      # [M, T-1]
     natural: dict           # the starting natural parameters
+    mix_la: np.ndarray | None = None   # [K + N, T] Student-t: q(W | v) (family.py)
+    mix_lb: np.ndarray | None = None
+
+    def standardised_mixing(self) -> np.ndarray:
+        """The mixing states at q's starting modes, log W = log(beta / alpha) at v = START_NU,
+        standardised by their prior moments (``DfsvModel`` docstring): NUTS's start."""
+        from scipy.special import digamma, polygamma
+
+        a = 0.5 * START_NU
+        u = np.log((a + np.exp(self.mix_lb)) / (a + np.exp(self.mix_la)))
+        return (u - (np.log(a) - digamma(a))) / np.sqrt(polygamma(1, a))
 
 
 def pairwise_covariance(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -182,6 +198,8 @@ def _dfsv_start(model: DfsvModel, y: np.ndarray, mask: np.ndarray, paths: str) -
         e2 = np.sum(np.where(mask, resid**2, 0.0), axis=0) / np.maximum(mask.sum(axis=0), 1)
         natural["sigma2"] = np.maximum(e2, 1e-4 * np.mean(e2))
         path_vals = h.T
+    if model.n_mix:
+        natural.update(nu_f=np.full(K, START_NU), nu_id=np.full(N, START_NU))
     theta = model.unconstrain(natural)
 
     if paths == "noncentred":
@@ -194,8 +212,13 @@ def _dfsv_start(model: DfsvModel, y: np.ndarray, mask: np.ndarray, paths: str) -
     M = path_vals.shape[0]
     path_logd = np.broadcast_to(np.asarray(logd), (M, T)).copy()
     path_c = np.broadcast_to(np.asarray(c), (M, T - 1)).copy()
+    mix_la = mix_lb = None
+    if model.n_mix:     # Student-t: W's full conditional given the start's residuals (step 8)
+        z2 = np.concatenate([f**2 / var_f, np.where(mask, resid**2, 0.0) / var_e], axis=1).T
+        mix_la = np.full(z2.shape, np.log(0.5))
+        mix_lb = np.log(np.maximum(0.5 * z2, 1e-3))
     return DfsvStart(theta, np.full(theta.shape, START_THETA_SD**2), path_vals, path_logd, path_c,
-                     natural)
+                     natural, mix_la, mix_lb)
 
 
 __all__ = ["PATHS", "DfsvStart", "ar1_path_cholesky", "dfsv_start", "lower_triangular_rotation",

@@ -161,22 +161,30 @@ def elbo_estimate(model: DfsvModel, params: dict, y: jax.Array, mask: jax.Array,
     idx = model.path_globals()
     blocks = fam.theta_blocks(model) if "theta_blk" in params else None
     fixed = jax.tree_util.tree_map(jax.lax.stop_gradient, params)
+    mixed = "mix_la" in params      # Student-t errors: inverse-gamma q(W | v) (family.py)
+    mix_keys = jax.random.split(jax.random.fold_in(key, 1), num_samples)
 
-    def one(et, ep):
+    def one(et, ep, k_mix):
         theta, x = fam.sample(params, et, ep, idx, blocks)
-        if paths == "noncentred":
+        if mixed:
+            nu = model.degrees_of_freedom(theta)
+            u = fam.mix_sample(params, nu, k_mix)
+            lp = model.log_joint_mixed(theta, x, u, y, mask)
+        elif paths == "noncentred":
             lp = model.log_joint_noncentred(theta, x, y, mask)
         else:
             h, h_id = split_paths(model, x)
             lp = model.log_joint(theta, h, h_id, y, mask)
         if estimator == "stl":
-            return lp - fam.log_density(fixed, theta, x, idx, blocks)
-        return lp
+            lq = fam.log_density(fixed, theta, x, idx, blocks)
+            return lp - lq - (fam.mix_log_density(fixed, nu, u) if mixed else 0.0)
+        # reparam: the entropy of q(W | v) at this draw's v (its mean over draws is exact)
+        return lp + (fam.mix_entropy(params, nu) if mixed else 0.0)
 
     if num_samples == 1:     # no batch axis: a smaller program to compile
-        value = one(e_theta[0], e_paths[0])
+        value = one(e_theta[0], e_paths[0], mix_keys[0])
     else:
-        value = jnp.mean(jax.vmap(one)(e_theta, e_paths))
+        value = jnp.mean(jax.vmap(one)(e_theta, e_paths, mix_keys))
     if estimator == "stl":
         return value
     if estimator != "reparam":
@@ -376,7 +384,8 @@ def initial_params(model: DfsvModel, y: np.ndarray, mask: np.ndarray,
     blocks = fam.theta_blocks(model) if opts.family == "block" else None
     params0 = fam.init_params(start.theta, start.theta_var, start.path_loc, start.path_logd,
                               start.path_c, opts.family, opts.conditional, blocks,
-                              lowrank_start(model, start.theta, opts))
+                              lowrank_start(model, start.theta, opts), start.mix_la,
+                              start.mix_lb)
     if opts.conditional and opts.paths == "noncentred":
         params0["path_B"] = conditional_start(model, start)
     return params0, start
@@ -399,8 +408,9 @@ def run_dfsv_vi(model: DfsvModel, y: np.ndarray, mask: np.ndarray, key: jax.Arra
         raise ValueError(f"y must be [T, N={model.n_assets}], got {y.shape}")
     if y.shape[0] < 3:
         raise ValueError("need at least 3 dates")
-    if model.full_var and opts.paths != "noncentred":
-        raise InputError("the factor log-variance VAR (factor_var) needs paths='noncentred'")
+    if (model.full_var or model.n_mix) and opts.paths != "noncentred":
+        raise InputError("the factor log-variance VAR (factor_var) and Student-t errors need "
+                         "paths='noncentred'")
     start = None
     if params0 is None:
         params0, start = initial_params(model, y, mask, opts)
