@@ -138,3 +138,16 @@ def test_deterministic_and_json_ready():
     truth = json.loads(json.dumps(a.truth, allow_nan=False))
     assert truth["model"] == "dfsv" and np.allclose(truth["params"]["Lambda"], a.params["Lambda"])
     assert np.allclose(truth["h"], a.h) and np.allclose(truth["factors"], a.factors)
+
+
+def test_cli_simulates_student_t_factor_panels(tmp_path):
+    from bayesvol.cli import main
+
+    out, truth = tmp_path / "r.csv", tmp_path / "t.json"
+    assert main(["simulate", "fsv", "--assets", "3", "--factors", "1", "--T", "200",
+                 "--dist", "t", "--out", str(out), "--truth", str(truth)]) == 0
+    doc = json.loads(truth.read_text())
+    assert doc["params"]["nu_f"] == [8.0] and len(doc["params"]["nu_id"]) == 3
+    W = np.asarray(doc["W_id"])
+    assert W.shape == (200, 3) and np.all(W > 0)
+    assert main(["simulate", "dfsv", "--dist", "skewt", "--out", str(tmp_path / "x.csv")]) == 2

@@ -53,8 +53,8 @@ def simulate_command(
     factors: int | None = typer.Option(
         None, "--factors", help="factors, dfsv and fsv only (default: 2)"),
     dist: str | None = typer.Option(
-        None, "--dist", help="garch: normal, t or skewt (default: normal); beta-t-egarch: gen-t "
-                     "(v free, default) or t (v = 2)"),
+        None, "--dist", help="garch: normal, t or skewt (default: normal); dfsv, fsv: normal "
+                     "or t (v = 8); beta-t-egarch: gen-t (v free, default) or t (v = 2)"),
     seed: int = typer.Option(0, "--seed", help="random seed (>= 0)"),
     out: Path = typer.Option(..., "--out", help="returns file to write (wide CSV)"),
     truth: Path | None = typer.Option(None, "--truth", help="truth file to write (JSON)"),

@@ -309,8 +309,11 @@ def simulate_dfsv(
                           truth=truth, dates=business_dates(T), assets=assets)
 
 
-def fsv_preset(N: int, K: int, T: int, seed: int = 0, burn: int = 200) -> DFSVSimulation:
-    """Seed 004's factor SV model (module docstring) with parameters drawn from ``seed``.
+def fsv_preset(N: int, K: int, T: int, seed: int = 0, burn: int = 200,
+               nu_f: np.ndarray | float | None = None,
+               nu_id: np.ndarray | float | None = None) -> DFSVSimulation:
+    """Seed 004's factor SV model (module docstring) with parameters drawn from ``seed``
+    (nu_f, nu_id: Student-t errors, as in ``simulate_dfsv``).
 
     phi_f, phi_eps ~ U(0.9, 0.98); tau_f, tau_eps ~ U(0.1, 0.3); kappa_eps = log U(0.2, 0.6).
     ``truth["fsv_params"]`` reports them in the paper's names (beta = Lambda).
@@ -323,7 +326,7 @@ def fsv_preset(N: int, K: int, T: int, seed: int = 0, burn: int = 200) -> DFSVSi
     kappa = np.log(_uniform(k, 4, (N,), 0.2, 0.6))
     sim = simulate_dfsv(N, K, T, Phi_f=np.zeros((K, K)), mu=np.zeros(K), Phi_h=np.diag(phi_f),
                         Q_h=np.diag(tau_f**2), idio="ar1", mu_id=kappa, phi_id=phi_e,
-                        sigma_id=tau_e, seed=seed, burn=burn)
+                        sigma_id=tau_e, seed=seed, burn=burn, nu_f=nu_f, nu_id=nu_id)
     sim.truth["model"] = "fsv"
     sim.truth["fsv_params"] = to_jsonable({
         "beta": sim.params["Lambda"], "phi_f": phi_f, "tau_f": tau_f,

@@ -9,6 +9,9 @@ its defaults:
 | hier-garch | hier_garch.simulate_hier_garch             | 10 assets, T 1000, dist t (only) |
 | dfsv       | dfsv.simulate_dfsv (dfsv.md)               | 10 assets, 2 factors, T 1000     |
 | fsv        | dfsv.fsv_preset (fsv-vb.md 1.1-1.4)        | 10 assets, 2 factors, T 1000     |
+
+(dfsv and fsv: dist normal, or t for Student-t errors with v = ``FACTOR_T_DF`` for every
+asset and factor.)
 | beta-t-egarch | beta_t_egarch.simulate_beta_t_egarch    | 1 asset, T 1000, dist gen-t      |
 | gas-t-cov  | gas_t_cov.simulate_gas_t_cov               | 3 assets, T 1000, dist t (only)  |
 
@@ -34,6 +37,9 @@ MODELS: dict[str, dict[str, int | str | None]] = {
     "beta-t-egarch": {"n_assets": 1, "T": 1000, "n_factors": None, "dist": "gen-t"},
     "gas-t-cov": {"n_assets": 3, "T": 1000, "n_factors": None, "dist": "t"},
 }
+
+
+FACTOR_T_DF = 8.0   # degrees of freedom of ``simulate dfsv|fsv --dist t``
 
 
 def simulate_model(
@@ -73,7 +79,8 @@ def simulate_model(
             dist = get_innovation(dist).name
         except ValueError as exc:
             raise InputError(str(exc)) from exc
-        if key != "garch" and dist != spec["dist"]:
+        factor_t = key in ("dfsv", "fsv") and dist == "t"
+        if key != "garch" and dist != spec["dist"] and not factor_t:
             raise InputError(f"{key} is simulated with {spec['dist']} innovations only, "
                              f"not {dist}")
     if key == "garch":
@@ -84,9 +91,10 @@ def simulate_model(
     if K > n:
         raise InputError(f"{K} factors need at least {K} assets (lower-triangular loadings), "
                          f"got {n}")
+    nu = {"nu_f": FACTOR_T_DF, "nu_id": FACTOR_T_DF} if dist == "t" else {}
     if key == "dfsv":
-        return simulate_dfsv(n, K, T, seed=seed)
-    return fsv_preset(n, K, T, seed=seed)
+        return simulate_dfsv(n, K, T, seed=seed, **nu)
+    return fsv_preset(n, K, T, seed=seed, **nu)
 
 
 __all__ = ["MODELS", "simulate_model"]
