@@ -198,3 +198,18 @@ def test_vi_recovers_the_factor_degrees_of_freedom_under_a_weak_prior():
     s = fit.summary()
     m, sd = s.loc["nu_f[1]", "mean"], s.loc["nu_f[1]", "sd"]
     assert abs(m - 5.0) < 2.5 * sd and m < 10.0, (m, sd)
+
+
+def test_dist_t_selects_student_errors_through_the_api(monkeypatch):
+    """``bv.fit(..., model="dfsv", dist="t")`` (and ``--dist t``) passes errors="t"; another
+    dist is an input error. The fit itself is replaced: only the mapping is under test."""
+    import bayesvol as bv
+    import bayesvol.dfsv_fit as dfsv_fit
+
+    seen = {}
+    monkeypatch.setattr(dfsv_fit, "fit_dfsv", lambda frame, **kw: seen.update(kw) or "fit")
+    frame = simulate_dfsv(3, 1, 40, seed=0).to_frame()
+    assert bv.fit(frame, model="dfsv", dist="t", factors=1) == "fit"
+    assert seen["errors"] == "t" and seen["n_factors"] == 1
+    with pytest.raises(InputError, match="Student-t"):
+        bv.fit(frame, model="fsv", dist="skewt")
