@@ -18,9 +18,10 @@ By default Phi_f = diag(phi_f), Phi_h = diag(phi_h) and Q_h = diag(sigma_h^2) (K
 factor AR(1)s). With ``factor_var=True`` the factor log-variances follow the full VAR(1) of the
 simulator, h_t = Phi_h h_{t-1} + eta_t, eta_t ~ N(0, Q_h), with Phi_h and Q_h full K x K
 matrices, stationary for every theta (``bayesvol.models.factor_var``: Phi_h = L_Q B L_Q^{-1},
-B = A chol(I + A A^T)^{-1}, A_kk = sinh(atanh-scale raw phi_h_k), Q_h = L_Q L_Q^T with
-L_Q = diag(sigma_h) L_R); with A diagonal and L_R = I it is the diagonal model at the same
-theta. ``factor_ar=False`` sets Phi_f = 0, the factor SV model of the paper.
+B = A chol(I + A A^T)^{-1}, A_kk = sinh(r_k) with r_k the phi_h entry of theta, Q_h =
+L_Q L_Q^T with L_Q = diag(sigma_h) L_R); with A diagonal and L_R = I it is the diagonal model
+at the same theta (phi_k = tanh r_k). ``factor_ar=False`` sets Phi_f = 0, the factor SV
+model of the paper.
 
 Student-t errors (``errors="t"``; Gunawan, Kohn & Nott, Supplement S8, with the variance
 multiplier of the full conditionals in S9): each idiosyncratic and factor innovation variance
@@ -33,12 +34,15 @@ so eps and nu are Student-t with v degrees of freedom given the log-variances. T
 variables are latent states like the paths: u = log W enters the likelihood as h + u (the
 Kalman filter is unchanged), with the prior log p(u | v) = a log a - log Gamma(a) - a u -
 a e^{-u}, a = v / 2 (IG density plus the Jacobian e^u), and v ~ Gamma(shape 20, scale 1.25)
-(the paper's prior, mean 25, on log v with its Jacobian). They are stored standardised by
-their prior moments, u = m(v) + s(v) e with m = log a - digamma(a), s = sqrt(trigamma(a))
-(the exact mean and sd of log W), so that e is about N(0, 1) for every v and an approximation
-q(e) independent of v does not pin v (as centred paths pinned the vol-of-vol):
-log p(e | v) = log p(u | v) + log s. Their K + N rows follow the log-variance rows in the state
-array x (``n_paths`` counts them; ``n_logvar`` does not).
+(the paper's prior, mean 25, on log v with its Jacobian). Two coordinate systems:
+
+- VI (``log_joint_mixed``) works on u itself, with an inverse-gamma factor q(W | v) per
+  variable (``inference.dfsv.family``);
+- NUTS (``log_joint_noncentred``) stores them standardised by their prior moments,
+  u = m(v) + s(v) e with m = log a - digamma(a), s = sqrt(trigamma(a)) (the exact mean and
+  sd of log W), so e is about N(0, 1) for every v: log p(e | v) = log p(u | v) + log s. Their
+  K + N rows follow the log-variance rows in the state array x (``n_paths`` counts them;
+  ``n_logvar`` does not).
 
 Identification (paper, Supplement S4, after Geweke & Zhou 1996): Lambda is lower triangular
 (Lambda_{ik} = 0 for k > i) with a positive diagonal, which fixes rotation, sign and column
