@@ -74,6 +74,7 @@ from ..errors import InputError
 from ..filtering.factor_kalman import factor_kalman_step
 from ..filtering.rbpf import RbpfParams, student_mixing_draws
 from ..inference.dfsv import family as fam
+from ..models.student_mixing import mean_w
 from ..portfolio.weights import gmv_weights  # one definition, re-exported here
 from .garch_forecast import (
     RETURN_QUANTILES,
@@ -219,11 +220,7 @@ def _mixing_means(prm: RbpfParams) -> tuple[jax.Array | float, jax.Array | float
     Gaussian errors."""
     if not prm.student:
         return 1.0, 1.0
-
-    def em(v):
-        return jnp.where(v > 2.0, v / (v - 2.0), jnp.inf)
-
-    return em(prm.nu_f), em(prm.nu_id)
+    return mean_w(prm.nu_f), mean_w(prm.nu_id)
 
 
 @lru_cache(maxsize=16)

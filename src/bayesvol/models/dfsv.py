@@ -130,6 +130,7 @@ import numpy as np
 from ..errors import InputError
 from ..filtering.factor_fisher import factor_loglik_fisher, fsv_loglik_fisher
 from . import factor_var as fvar
+from . import student_mixing as smix
 from .bijections import log_sigmoid
 from .priors import beta_logpdf_logs, normal_logpdf
 
@@ -137,11 +138,6 @@ IDIO = ("ar1", "constant")
 ERRORS = ("normal", "t")
 _LOG2 = math.log(2.0)
 _LOG4 = math.log(4.0)
-
-
-def _log_u_prior(a, u: jax.Array) -> jax.Array:
-    """log density of u = log W for W ~ IG(a, a): a log a - log Gamma(a) - a u - a e^{-u}."""
-    return a * jnp.log(a) - jax.scipy.special.gammaln(a) - a * (u + jnp.exp(-u))
 
 
 def _log1m_tanh2(raw: jax.Array) -> jax.Array:
@@ -431,28 +427,20 @@ class DfsvModel:
         else:
             lp += jnp.sum(normal_logpdf(b["sigma2"], 0.0, level_sd))
         if self.errors == "t":
-            a, sc = pr.nu_shape, pr.nu_scale
-            lnu = jnp.concatenate([b["nu_f"], b["nu_id"]])
-            lp += jnp.sum(a * lnu - jnp.exp(lnu) / sc - jax.scipy.special.gammaln(a)
-                          - a * math.log(sc))
+            lp += jnp.sum(smix.log_nu_prior(jnp.log(self.degrees_of_freedom(theta)),
+                                            pr.nu_shape, pr.nu_scale))
         return lp
 
-    def _mixing_affine(self, theta: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """(a, m, s) [K + N, 1]: a = v / 2 and the prior mean m = log a - digamma(a) and sd
-        s = sqrt(trigamma(a)) of log W (module docstring)."""
-        b = self._blocks(theta)
-        a = 0.5 * jnp.exp(jnp.concatenate([b["nu_f"], b["nu_id"]]))[:, None]
-        m = jnp.log(a) - jax.scipy.special.digamma(a)
-        s = jnp.sqrt(jax.scipy.special.polygamma(1, a))
-        return a, m, s
+    def _half_dof(self, theta: jax.Array) -> jax.Array:
+        """a = v / 2 [K + N, 1] of the mixing rows."""
+        return 0.5 * self.degrees_of_freedom(theta)[:, None]
 
     def log_mixing_prior(self, theta: jax.Array, e: jax.Array,
                          active: jax.Array | None = None) -> jax.Array:
-        """log p(e | v) of the standardised mixing states e [K + N, T] (module docstring):
-        with u = m + s e, sum a log a - log Gamma(a) - a u - a e^{-u} + log s; dates outside
-        ``active`` get the theta-free N(0, 1) (padded sequential model)."""
-        a, m, s = self._mixing_affine(theta)
-        lp = _log_u_prior(a, m + s * e) + jnp.log(s)
+        """log p(e | v) of the standardised mixing states e [K + N, T] (module docstring,
+        ``student_mixing.log_e_prior``); dates outside ``active`` get the theta-free N(0, 1)
+        (padded sequential model)."""
+        lp = smix.log_e_prior(self._half_dof(theta), e)
         if active is not None:
             lp = jnp.where(active[None, :], lp, -0.5 * math.log(2 * math.pi) - 0.5 * e * e)
         return jnp.sum(lp)
@@ -461,8 +449,7 @@ class DfsvModel:
         """log p(u | v) of the mixing states u = log W [K + N, T] themselves (the variational
         family's coordinates): sum a log a - log Gamma(a) - a u - a e^{-u}. (Padded dates keep
         this prior: the variational q(W | v) equals it there, so they add nothing.)"""
-        a, _, _ = self._mixing_affine(theta)
-        return jnp.sum(_log_u_prior(a, u))
+        return jnp.sum(smix.log_u_prior(self._half_dof(theta), u))
 
     def degrees_of_freedom(self, theta: jax.Array) -> jax.Array:
         """v [K + N] of the mixing states' rows (errors="t")."""
@@ -476,7 +463,7 @@ class DfsvModel:
         if self.errors != "t":
             return None, None
         K, L = self.n_factors, self.n_logvar
-        _, m, s = self._mixing_affine(theta)
+        m, s = smix.log_w_moments(self._half_dof(theta))
         u = m + s * x[L:]
         return u[:K].T, u[K:].T
 
@@ -486,13 +473,8 @@ class DfsvModel:
         K, N = self.n_factors, self.n_assets
         if self.errors != "t":
             return jnp.ones(K, theta.dtype), jnp.ones(N, theta.dtype)
-        b = self._blocks(theta)
-
-        def em(lnu):
-            v = jnp.exp(lnu)
-            return jnp.where(v > 2.0, v / (v - 2.0), jnp.inf)
-
-        return em(b["nu_f"]), em(b["nu_id"])
+        w = smix.mean_w(self.degrees_of_freedom(theta))
+        return w[:K], w[K:]
 
     def log_states_prior(self, theta: jax.Array, h: jax.Array,
                          h_id: jax.Array | None = None) -> jax.Array:

@@ -60,11 +60,12 @@ class DfsvStart(NamedTuple):
     def standardised_mixing(self) -> np.ndarray:
         """The mixing states at q's starting modes, log W = log(beta / alpha) at v = START_NU,
         standardised by their prior moments (``DfsvModel`` docstring): NUTS's start."""
-        from scipy.special import digamma, polygamma
+        from ...models.student_mixing import log_w_moments
 
         a = 0.5 * START_NU
         u = np.log((a + np.exp(self.mix_lb)) / (a + np.exp(self.mix_la)))
-        return (u - (np.log(a) - digamma(a))) / np.sqrt(polygamma(1, a))
+        m, s = (float(v) for v in log_w_moments(a))
+        return (u - m) / s
 
 
 def pairwise_covariance(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
