@@ -208,7 +208,7 @@ def _systematic(u0: jax.Array, log_w: jax.Array) -> jax.Array:
 
 
 def student_mixing_draws(key: jax.Array, params: RbpfParams, n_part: int
-                  ) -> tuple[jax.Array, jax.Array] | tuple[float, float]:
+                         ) -> tuple[jax.Array, jax.Array] | tuple[float, float]:
     """u = log W [n_part, K] and [n_part, N] with W ~ IG(v/2, v/2), i.e. log(v/2) - log G,
     G ~ Gamma(v/2); (0, 0) for Gaussian errors (no random numbers drawn)."""
     if not params.student:
