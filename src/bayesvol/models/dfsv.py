@@ -137,6 +137,7 @@ from .priors import beta_logpdf_logs, normal_logpdf
 IDIO = ("ar1", "constant")
 ERRORS = ("normal", "t")
 _LOG2 = math.log(2.0)
+_LOG_2PI = math.log(2.0 * math.pi)
 _LOG4 = math.log(4.0)
 
 
@@ -177,6 +178,28 @@ def ar1_logpdf(x: jax.Array, mu: jax.Array, phi: jax.Array, sigma: jax.Array,
     quad = jnp.exp(log1m_phi2) * z[0] ** 2 + jnp.sum(e * e)
     return (-0.5 * T * math.log(2.0 * math.pi) - T * jnp.log(sigma) + 0.5 * log1m_phi2
             - 0.5 * quad / sigma**2)
+
+
+def padded_ar1_logpdf(x: jax.Array, mu: jax.Array, phi: jax.Array, sigma: jax.Array,
+                      log1m_phi2: jax.Array, active: jax.Array) -> jax.Array:
+    """Log density of a path x [T] that is a stationary AR(1) on the active dates and
+    N(0, 1), independent of theta, on the padded ones (``active`` False; the padded model of
+    sequential updating, ``inference.dfsv.sequential``):
+
+        log N(x_1; mu, sigma^2 / (1 - phi^2))
+          + sum_{t >= 2, active} log N(x_t; mu + phi (x_{t-1} - mu), sigma^2)
+          + sum_{t >= 2, padded} log N(x_t; 0, 1).
+
+    With every date active it equals ``ar1_logpdf``.
+    """
+    z = x - mu
+    e = z[1:] - phi * z[:-1]
+    first = (-0.5 * _LOG_2PI - jnp.log(sigma) + 0.5 * log1m_phi2
+             - 0.5 * jnp.exp(log1m_phi2) * z[0] ** 2 / sigma**2)
+    on = -0.5 * _LOG_2PI - jnp.log(sigma) - 0.5 * e * e / sigma**2
+    off = -0.5 * _LOG_2PI - 0.5 * x[1:] ** 2
+    first = jnp.where(active[0], first, -0.5 * _LOG_2PI - 0.5 * x[0] ** 2)
+    return first + jnp.sum(jnp.where(active[1:], on, off))
 
 
 @dataclass(frozen=True)
@@ -588,21 +611,28 @@ class DfsvModel:
             v = v.at[:K].set((L * L) @ var_x[:K])
         return m, v
 
-    def log_unit_paths_prior(self, theta: jax.Array, x: jax.Array) -> jax.Array:
+    def log_unit_paths_prior(self, theta: jax.Array, x: jax.Array,
+                             active: jax.Array | None = None) -> jax.Array:
         """log p(x | theta) for unit paths x [M, T]: stationary unit-innovation AR(1)s
         (factor_var: the factor paths' unit VAR(1), ``factor_var.unit_var_logpdf``), plus the
         prior of the standardised mixing states of errors="t" when x holds them
-        (``log_mixing_prior``; x of ``n_logvar`` rows: the paths alone)."""
+        (``log_mixing_prior``; x of ``n_logvar`` rows: the paths alone). ``active`` [T]
+        (padded sequential model): dates outside it get theta-free N(0, 1) densities
+        (``padded_ar1_logpdf``)."""
         _, _, raw = self.path_level_scale(theta)
         L = self.n_logvar
-        mix = self.log_mixing_prior(theta, x[L:]) if x.shape[0] > L else 0.0
-        lp = jax.vmap(ar1_logpdf, in_axes=(0, None, 0, None, 0))(
-            x[:L], 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw))
-        if not self.full_var:
-            return jnp.sum(lp) + mix
-        K = self.n_factors
-        vp = self.factor_parts(theta)
-        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x) + mix
+        lp = self.log_mixing_prior(theta, x[L:], active) if x.shape[0] > L else 0.0
+        first = self.n_factors if self.full_var else 0     # the VAR's rows are done apart
+        if first:
+            vp = self.factor_parts(theta)
+            lp += fvar.unit_var_logpdf(x[:first], vp.B, vp.L_x, active)
+        raw = raw[first:]
+        args = (x[first:L], 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw))
+        if active is None:
+            ar1 = jax.vmap(ar1_logpdf, in_axes=(0, None, 0, None, 0))(*args)
+        else:
+            ar1 = jax.vmap(padded_ar1_logpdf, in_axes=(0, None, 0, None, 0, None))(*args, active)
+        return lp + jnp.sum(ar1)
 
     def log_joint_noncentred(self, theta: jax.Array, x: jax.Array, y: jax.Array,
                              mask: jax.Array | None) -> jax.Array:
@@ -621,10 +651,10 @@ class DfsvModel:
         ``active``: the padded model's dates (None: all)."""
         h, h_id = self.scale_paths(theta, x)
         K = self.n_factors
-        lp_x = (self.log_unit_paths_prior(theta, x) if active is None
-                else self.log_unit_paths_prior_padded(theta, x, active))
-        return (self.log_prior(theta) + lp_x + self.log_mixing_prior_u(theta, u)
+        return (self.log_prior(theta) + self.log_unit_paths_prior(theta, x, active)
+                + self.log_mixing_prior_u(theta, u)
                 + self.log_likelihood(theta, h, h_id, y, mask, u[:K].T, u[K:].T))
 
 
-__all__ = ["DfsvModel", "DfsvPriors", "ERRORS", "IDIO", "ar1_logpdf", "factor_loglik_fisher"]
+__all__ = ["DfsvModel", "DfsvPriors", "ERRORS", "IDIO", "ar1_logpdf", "factor_loglik_fisher",
+           "padded_ar1_logpdf"]

@@ -69,9 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.linalg import cholesky_banded
 
-from ...models import factor_var as fvar
-from ...models.bijections import log_sigmoid
-from ...models.dfsv import DfsvModel
+from ...models.dfsv import DfsvModel, _log1m_tanh2, padded_ar1_logpdf
 from ...models.series import bucket_length
 from . import family as fam
 from .start import dfsv_start
@@ -85,8 +83,6 @@ from .vi import (
 
 PAD_MINIMUM = 64
 MIX_PRIOR_LOG = -30.0   # log of the excess shape and rate of q(W | v) on padding: the prior
-_LOG_2PI = math.log(2.0 * math.pi)
-_LOG4 = math.log(4.0)
 
 
 def capacity_for(T: int, capacity: int | None = None) -> int:
@@ -108,30 +104,6 @@ def observed_span(mask: jax.Array | None, T: int) -> jax.Array:
     return jnp.flip(jnp.cumsum(jnp.flip(seen.astype(jnp.int32))) > 0)
 
 
-def _log1m_tanh2(raw: jax.Array) -> jax.Array:
-    """log(1 - tanh(raw)^2) = log 4 + log sigmoid(2 raw) + log sigmoid(-2 raw)."""
-    return _LOG4 + log_sigmoid(2.0 * raw) + log_sigmoid(-2.0 * raw)
-
-
-def padded_ar1_logpdf(x: jax.Array, mu: jax.Array, phi: jax.Array, sigma: jax.Array,
-                      log1m_phi2: jax.Array, active: jax.Array) -> jax.Array:
-    """Log density of a path x [T] that is a stationary AR(1) on the active dates and
-    N(0, 1), independent of theta, on the padded ones (``active`` False; module docstring):
-
-        log N(x_1; mu, sigma^2 / (1 - phi^2))
-          + sum_{t >= 2, active} log N(x_t; mu + phi (x_{t-1} - mu), sigma^2)
-          + sum_{t >= 2, padded} log N(x_t; 0, 1).
-
-    With every date active it equals ``models.dfsv.ar1_logpdf``.
-    """
-    z = x - mu
-    e = z[1:] - phi * z[:-1]
-    first = (-0.5 * _LOG_2PI - jnp.log(sigma) + 0.5 * log1m_phi2
-             - 0.5 * jnp.exp(log1m_phi2) * z[0] ** 2 / sigma**2)
-    on = -0.5 * _LOG_2PI - jnp.log(sigma) - 0.5 * e * e / sigma**2
-    off = -0.5 * _LOG_2PI - 0.5 * x[1:] ** 2
-    first = jnp.where(active[0], first, -0.5 * _LOG_2PI - 0.5 * x[0] ** 2)
-    return first + jnp.sum(jnp.where(active[1:], on, off))
 
 
 @dataclass(frozen=True)
@@ -151,22 +123,6 @@ class PaddedDfsvModel(DfsvModel):
         """The ``DfsvModel`` with the same settings."""
         return DfsvModel(**{f.name: getattr(self, f.name) for f in fields(DfsvModel)})
 
-    def log_unit_paths_prior_padded(self, theta: jax.Array, x: jax.Array,
-                                    active: jax.Array) -> jax.Array:
-        """log p(x | theta) for unit paths x [M, T] with padded dates (``padded_ar1_logpdf``;
-        factor_var: the factor paths' VAR(1) by ``factor_var.unit_var_logpdf`` with
-        ``active``)."""
-        _, _, raw = self.path_level_scale(theta)
-        L = self.n_logvar
-        mix = self.log_mixing_prior(theta, x[L:], active) if x.shape[0] > L else 0.0
-        lp = jax.vmap(padded_ar1_logpdf, in_axes=(0, None, 0, None, 0, None))(
-            x[:L], 0.0, jnp.tanh(raw), jnp.ones((), x.dtype), _log1m_tanh2(raw), active)
-        if not self.full_var:
-            return jnp.sum(lp) + mix
-        K = self.n_factors
-        vp = self.factor_parts(theta)
-        return jnp.sum(lp[K:]) + fvar.unit_var_logpdf(x[:K], vp.B, vp.L_x, active) + mix
-
     def log_joint_mixed(self, theta: jax.Array, x: jax.Array, u: jax.Array, y: jax.Array,
                         mask: jax.Array | None, active: jax.Array | None = None
                         ) -> jax.Array:
@@ -177,7 +133,7 @@ class PaddedDfsvModel(DfsvModel):
                              mask: jax.Array | None) -> jax.Array:
         active = observed_span(mask, x.shape[1])
         h, h_id = self.scale_paths(theta, x)
-        return (self.log_prior(theta) + self.log_unit_paths_prior_padded(theta, x, active)
+        return (self.log_prior(theta) + self.log_unit_paths_prior(theta, x, active)
                 + self.log_likelihood(theta, h, h_id, y, mask))
 
     def log_joint(self, theta: jax.Array, h: jax.Array, h_id: jax.Array | None,
