@@ -19,6 +19,7 @@ from scipy.stats import multivariate_normal
 
 from bayesvol.inference.joint.family import LocalGlobalFamily
 from bayesvol.inference.joint.objective import (
+    chunked_elbo_grad,
     full_elbo,
     global_elbo,
     local_elbo,
@@ -153,6 +154,20 @@ def test_minibatch_estimate_averages_to_the_full_elbo():
     assert np.std(est) > 0  # the batches do differ
 
 
+def _toy_structured(n, draws, seed):
+    """A structured family on the toy model with B_i != 0: (family, global params, local
+    params, eps_g, eps_l)."""
+    fam = LocalGlobalFamily("structured")
+    p = fam.init(jnp.ones(1), 0.3 * jnp.eye(1), 0.1 * jnp.arange(float(n))[:, None],
+                 jnp.broadcast_to(0.5 * jnp.eye(1), (n, 1, 1)))
+    p["l_B"] = p["l_B"] + 0.3
+    key = jax.random.PRNGKey(seed)
+    eps_g, eps_l = jax.random.normal(key, (draws, 1)), jax.random.normal(key, (draws, n, 1))
+    gp = {k: v for k, v in p.items() if not k.startswith("l_")}
+    lp = {k: v for k, v in p.items() if k.startswith("l_")}
+    return fam, gp, lp, eps_g, eps_l
+
+
 def test_split_minibatch_estimate_is_unbiased_with_exact_local_gradients():
     """The estimator of the minibatch step (prior terms of all assets, likelihood of the batch
     times N / B) averages over all batches to the full-data ELBO, its gradient in the globals
@@ -160,14 +175,7 @@ def test_split_minibatch_estimate_is_unbiased_with_exact_local_gradients():
     import itertools
 
     model, data = Toy(), _toy_data(6)
-    fam = LocalGlobalFamily("structured")
-    p = fam.init(jnp.ones(1), 0.3 * jnp.eye(1), 0.1 * jnp.arange(6.0)[:, None],
-                 jnp.broadcast_to(0.5 * jnp.eye(1), (6, 1, 1)))
-    p["l_B"] = p["l_B"] + 0.3
-    key = jax.random.PRNGKey(0)
-    eps_g, eps_l = jax.random.normal(key, (4, 1)), jax.random.normal(key, (4, 6, 1))
-    gp = {k: v for k, v in p.items() if not k.startswith("l_")}
-    lp = {k: v for k, v in p.items() if k.startswith("l_")}
+    fam, gp, lp, eps_g, eps_l = _toy_structured(6, draws=4, seed=0)
     full, (g_full, l_full) = jax.value_and_grad(
         lambda a, b: full_elbo(fam, model, {**a, **b}, eps_g, eps_l, data, chunk=6),
         argnums=(0, 1))(gp, lp)
@@ -190,6 +198,25 @@ def test_split_minibatch_estimate_is_unbiased_with_exact_local_gradients():
         np.testing.assert_allclose(mean_grad, np.asarray(g_full[k]), rtol=1e-10, atol=1e-12)
 
 
+def test_chunked_full_batch_gradient_equals_the_one_pass_gradient():
+    """The full-batch step's gradient assembled chunk by chunk (padded last chunk) is the
+    gradient of the full-data ELBO estimate in one pass, value included."""
+    model, data = Toy(), _toy_data(7)
+    fam, gp, lp, eps_g, eps_l = _toy_structured(7, draws=3, seed=1)
+    full, (g_full, l_full) = jax.value_and_grad(
+        lambda a, b: full_elbo(fam, model, {**a, **b}, eps_g, eps_l, data, chunk=7),
+        argnums=(0, 1))(gp, lp)
+    for chunk in (3, 7):
+        v, (gg, gl) = chunked_elbo_grad(fam, model, gp, lp, eps_g, eps_l, data, chunk)
+        assert float(v) == pytest.approx(float(full), rel=1e-13)
+        for k in gp:
+            np.testing.assert_allclose(np.asarray(gg[k]), np.asarray(g_full[k]), rtol=1e-12)
+        for k in lp:
+            assert gl[k].shape == lp[k].shape
+            np.testing.assert_allclose(np.asarray(gl[k]), np.asarray(l_full[k]), rtol=1e-12,
+                                       atol=1e-14)
+
+
 @pytest.mark.parametrize("batch_size", [
     None,
     pytest.param(4, marks=pytest.mark.xfail(
@@ -202,7 +229,7 @@ def test_structured_vi_recovers_the_exact_gaussian_posterior(batch_size):
     mean, cov = _exact_posterior(data)
     opts = JointVIOptions(batch_size=batch_size, mc_samples=8, max_iter=6000,
                           num_draws=20000, learning_rate=0.01,
-                          patience=200, window=50 if batch_size is None else 10)
+                          eval_patience=10, window=50 if batch_size is None else 10)
     res = run_joint_vi(Toy(), data, jax.random.PRNGKey(1), opts)
     draws = np.concatenate([res.g[0], np.moveaxis(res.z[:, 0], 0, 1)[..., 0]], axis=1)
     sd = np.sqrt(np.diag(cov))
@@ -219,7 +246,7 @@ def test_meanfield_misses_the_coupling_that_structured_keeps():
     data = _toy_data(12)
     _, cov = _exact_posterior(data)
     opts = JointVIOptions(family="meanfield", mc_samples=8, max_iter=4000, num_draws=5000,
-                          patience=200, window=50)
+                          eval_patience=10, window=50)
     res = run_joint_vi(Toy(), data, jax.random.PRNGKey(1), opts)
     draws = np.concatenate([res.g[0], np.moveaxis(res.z[:, 0], 0, 1)[..., 0]], axis=1)
     assert np.max(np.abs(np.corrcoef(draws.T)[0, 1:])) < 0.05

@@ -246,6 +246,16 @@ class HierGarchModel:
         return self.local.unconstrain({"phi": 0.0, "omega": 0.05 * var, "alpha": 0.05,
                                        "beta": 0.9, "nu": 8.0})
 
+    def initial_candidates(self, local: HierLocal) -> jax.Array:
+        """Mode search starts [18, d_l] (the start keeps the best): persistence 0.9, 0.96,
+        0.99 x alpha share 0.04, 0.1, 0.2 x nu 5, 12, phi 0, omega targeting the sample
+        variance (omega = (1 - persistence) var)."""
+        var = jnp.exp(local.log_var)
+        return jnp.stack([
+            self.local.unconstrain({"phi": 0.0, "omega": (1.0 - p) * var, "alpha": s * p,
+                                    "beta": (1.0 - s) * p, "nu": nu})
+            for p in (0.9, 0.96, 0.99) for s in (0.04, 0.1, 0.2) for nu in (5.0, 12.0)])
+
     def population_gaussian(self, g: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Mean and covariance of p(z_i | g) (inference/joint/start.py): exact for mvn; for
         the Beta population exact on the logit coordinate (digamma / trigamma) and by the

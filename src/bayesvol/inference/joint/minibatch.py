@@ -43,12 +43,21 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .objective import JointData, full_elbo, n_assets, split, split_minibatch_elbo, take_assets
+from .objective import (
+    JointData,
+    chunked_elbo_grad,
+    full_elbo,
+    n_assets,
+    split,
+    split_minibatch_elbo,
+    take_assets,
+)
 
 
 class MinibatchOutput(NamedTuple):
     params: Any
     eval_trace: jax.Array  # full-data ELBO at each evaluation, NaN after the last
+    step_trace: jax.Array  # each step's ELBO estimate (minibatch: unbiased, noisy), NaN after
     iterations: jax.Array
     converged: jax.Array
     failed: jax.Array
@@ -65,6 +74,7 @@ class _State(NamedTuple):
     perm: jax.Array
     key: jax.Array
     trace: jax.Array
+    steps: jax.Array
     best: jax.Array
     best_g: Any
     best_l: Any
@@ -75,8 +85,15 @@ class _State(NamedTuple):
 def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array, *,
                   batch_size: int, mc_samples: int, learning_rate: float, eval_every: int,
                   eval_draws: int, patience: int, tol: float, max_iter: int, window: int,
-                  chunk: int, max_bad: int = 20, min_epochs: int = 200) -> MinibatchOutput:
-    """Minibatch VI from ``params0`` (module docstring); a pure function, jit-able."""
+                  chunk: int, min_iter: int, grad_chunk: int = 0,
+                  max_bad: int = 20) -> MinibatchOutput:
+    """Minibatch VI from ``params0`` (module docstring); a pure function, jit-able.
+
+    ``batch_size`` = N is full-batch VI under the same averaging and stopping rule; then a
+    ``grad_chunk`` in (0, N) computes each step's gradient ``grad_chunk`` assets at a time
+    (objective.py, ``chunked_elbo_grad``: the same gradient, memory of one chunk).
+    ``chunk``: assets per chunk of the full-data evaluations.
+    """
     n = n_assets(data)
     b = int(batch_size)
     per_epoch = max(n // b, 1)
@@ -96,7 +113,6 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
     k_eval, key = jax.random.split(key)
     eval_eps = (jax.random.normal(k_eval, (eval_draws, d_g)),
                 jax.random.normal(jax.random.fold_in(k_eval, 1), (eval_draws, n, d_l)))
-    min_iter = max(min_epochs * per_epoch, 200)
     max_iter = max(max_iter, 2 * min_iter)  # room to confirm convergence after min_epochs
     n_evals = max_iter // eval_every + 1
 
@@ -110,13 +126,20 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
     def body(s: _State) -> _State:
         key, k_perm, k_eps = jax.random.split(s.key, 3)
         slot = s.it % per_epoch
-        perm = jnp.where(slot == 0, jax.random.permutation(k_perm, n), s.perm)
-        idx = jax.lax.dynamic_slice(perm, (slot * b,), (b,))
+        if b < n:
+            perm = jnp.where(slot == 0, jax.random.permutation(k_perm, n), s.perm)
+            idx = jax.lax.dynamic_slice(perm, (slot * b,), (b,))
+        else:  # full batch
+            perm = idx = s.perm
         lpb = take_assets(s.lp, idx)
         eps_g = jax.random.normal(k_eps, (mc_samples, d_g))
         eps_l = jax.random.normal(jax.random.fold_in(k_eps, 1), (mc_samples, n, d_l))
-        value, (gg, gl) = jax.value_and_grad(objective, argnums=(0, 1))(
-            s.gp, lpb, s.lp, idx, take_assets(data.local, idx), eps_g, eps_l)
+        if b == n and 0 < grad_chunk < n:
+            value, (gg, gl) = chunked_elbo_grad(family, model, s.gp, s.lp, eps_g, eps_l,
+                                                data, grad_chunk)
+        else:
+            value, (gg, gl) = jax.value_and_grad(objective, argnums=(0, 1))(
+                s.gp, lpb, s.lp, idx, take_assets(data.local, idx), eps_g, eps_l)
         leaves = jax.tree_util.tree_leaves((gg, gl))
         ok = jnp.isfinite(value) & jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves]))
         neg = lambda t: jax.tree_util.tree_map(lambda x: -jnp.where(ok, x, 0.0), t)  # noqa: E731
@@ -152,6 +175,7 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         val = jax.lax.cond(do_eval, evaluate, lambda _: jnp.nan, None)
         j = (s.it + 1) // eval_every - 1
         trace = jnp.where(do_eval, s.trace.at[j].set(val), s.trace)
+        steps = s.steps.at[s.it].set(jnp.where(ok, value, jnp.nan))
         past = trace[jnp.maximum(j - patience, 0)]
         flat = (do_eval & (j >= patience) & (s.it + 1 >= min_iter)
                 & (val - past < tol * jnp.abs(val)))
@@ -162,13 +186,13 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         best_g, best_l = pick(g_avg, s.best_g), pick(l_avg, s.best_l)
         stall = jnp.where(flat, patience, s.stall)
         bad = jnp.where(ok, 0, s.bad + 1)
-        return _State(s.it + 1, gp, lp, g_opt, l_opt, g_avg, l_avg, perm, key, trace, best,
-                      best_g, best_l, stall, bad)
+        return _State(s.it + 1, gp, lp, g_opt, l_opt, g_avg, l_avg, perm, key, trace, steps,
+                      best, best_g, best_l, stall, bad)
 
     init = _State(jnp.zeros((), jnp.int32), gp0, lp0, opt_g.init(gp0), jax.vmap(opt.init)(lp0),
                   gp0, lp0, jnp.arange(n), key, jnp.full((n_evals,), jnp.nan),
-                  jnp.asarray(-jnp.inf), gp0, lp0, jnp.zeros((), jnp.int32),
-                  jnp.zeros((), jnp.int32))
+                  jnp.full((max_iter,), jnp.nan), jnp.asarray(-jnp.inf), gp0, lp0,
+                  jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
     s = jax.lax.while_loop(cond, body, init)
     found = jnp.isfinite(s.best)  # some evaluation was finite
     pick = lambda a, c: jax.tree_util.tree_map(lambda x, y: jnp.where(found, x, y), a, c)  # noqa: E731
@@ -178,5 +202,5 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
     # whose ELBO fell away after its best evaluation has not converged, whatever the rule says
     last = s.trace[jnp.maximum(s.it // eval_every - 1, 0)]
     held = jnp.isfinite(last) & (last >= s.best - 10.0 * tol * jnp.abs(s.best))
-    return MinibatchOutput(params, s.trace, s.it, (s.stall >= patience) & held,
+    return MinibatchOutput(params, s.trace, s.steps, s.it, (s.stall >= patience) & held,
                            (s.bad >= max_bad) | (evaluated & ~found))

@@ -83,6 +83,15 @@ def split(params: dict) -> tuple[dict, dict]:
             {k: v for k, v in params.items() if k.startswith("l_")})
 
 
+def _chunk_index(n: int, chunk: int, dtype) -> tuple[jax.Array, jax.Array]:
+    """Asset indices [n_chunks, chunk] (the last chunk padded with asset 0) and weights (0 on
+    the padding)."""
+    n_chunks = -(-n // chunk)
+    idx = jnp.arange(n_chunks * chunk)
+    w = (idx < n).astype(dtype).reshape(n_chunks, chunk)
+    return jnp.where(idx < n, idx, 0).reshape(n_chunks, chunk), w
+
+
 def full_elbo(family, model, params: dict, eps_g: jax.Array, eps_l: jax.Array,
               data: JointData, chunk: int) -> jax.Array:
     """Full-data ELBO estimate with the given eps (common random numbers), by asset chunks.
@@ -90,11 +99,7 @@ def full_elbo(family, model, params: dict, eps_g: jax.Array, eps_l: jax.Array,
     Assets are evaluated ``chunk`` at a time (``lax.map``), so memory holds one chunk x T x S
     at once; the last chunk is padded with asset 0 at weight 0.
     """
-    n = n_assets(data)
-    n_chunks = -(-n // chunk)
-    idx = jnp.arange(n_chunks * chunk)
-    w = (idx < n).astype(eps_g.dtype).reshape(n_chunks, chunk)
-    idx = jnp.where(idx < n, idx, 0).reshape(n_chunks, chunk)
+    idx, w = _chunk_index(n_assets(data), chunk, eps_g.dtype)
     gp, lp = split(params)
 
     def one(args):
@@ -135,11 +140,7 @@ def split_minibatch_elbo(family, model, gp: dict, lp: dict, lpb: dict, idx: jax.
     is the full ELBO's gradient in its locals).
     """
     lp_all = jax.tree_util.tree_map(lambda full, part: full.at[idx].set(part), lp, lpb)
-    p_all = {**gp, **lp_all}
-    g, z = family.sample(p_all, eps_g, eps_l)  # [S, d_g], [S, N, d_l]
-    prior = jax.vmap(lambda g_s, z_s: jnp.sum(
-        jax.vmap(model.log_local_prior, in_axes=(0, None))(z_s, g_s)))(g, z)
-    cheap = jnp.mean(prior) + jnp.sum(family.local_entropy(lp_all))
+    cheap = _cheap_terms(family, model, gp, lp_all, eps_g, eps_l, glob)
     gp_scaled = scale_gradient(gp, jnp.asarray(scale, eps_g.dtype))
     _, zb = family.sample({**gp_scaled, **lpb}, eps_g, eps_l[:, idx])
 
@@ -148,5 +149,50 @@ def split_minibatch_elbo(family, model, gp: dict, lp: dict, lpb: dict, idx: jax.
 
     lik_b = jnp.mean(jax.vmap(lik)(zb))
     # value: the unbiased estimate (likelihood times N / B); gradients as described above
-    return (global_elbo(family, model, gp, eps_g, glob) + cheap + lik_b
-            + (scale - 1.0) * jax.lax.stop_gradient(lik_b))
+    return cheap + lik_b + (scale - 1.0) * jax.lax.stop_gradient(lik_b)
+
+
+def _cheap_terms(family, model, gp: dict, lp: dict, eps_g: jax.Array, eps_l: jax.Array,
+                 glob: Any) -> jax.Array:
+    """E_q[log p(g)] + H[q(g)] + sum_i (E_q[log p(z_i | g)] + H_i): every term but the
+    likelihoods, O(N d_l^2)."""
+    g, z = family.sample({**gp, **lp}, eps_g, eps_l)
+    prior = jax.vmap(lambda g_s, z_s: jnp.sum(
+        jax.vmap(model.log_local_prior, in_axes=(0, None))(z_s, g_s)))(g, z)
+    return (global_elbo(family, model, gp, eps_g, glob) + jnp.mean(prior)
+            + jnp.sum(family.local_entropy(lp)))
+
+
+def chunked_elbo_grad(family, model, gp: dict, lp: dict, eps_g: jax.Array, eps_l: jax.Array,
+                      data: JointData, chunk: int) -> tuple[jax.Array, tuple[dict, dict]]:
+    """The full-data ELBO estimate and its exact gradient in (globals, locals), the
+    likelihood terms ``chunk`` assets at a time.
+
+    Each asset's locals enter only its own terms, so the locals' gradient is assembled chunk
+    by chunk and the globals' gradient is the sum over chunks (``lax.scan``): memory holds one
+    chunk x T x S at a time (reverse mode through one vmap over all N assets holds N x T x S
+    residuals at once), and the step is the full-batch step, not a subsample.
+    """
+    n = n_assets(data)
+    v0, (gg, gl) = jax.value_and_grad(_cheap_terms, argnums=(2, 3))(
+        family, model, gp, lp, eps_g, eps_l, data.glob)
+    idx, w = _chunk_index(n, chunk, eps_g.dtype)
+
+    def lik(gp_, lpc, eps_lc, local_c, wc):
+        _, zc = family.sample({**gp_, **lpc}, eps_g, eps_lc)  # [S, chunk, d_l]
+        per = jax.vmap(lambda z_s: jax.vmap(model.local_log_likelihood)(z_s, local_c))(zc)
+        return jnp.sum(jnp.mean(per, axis=0) * wc)
+
+    def one(carry, args):
+        ib, wb = args
+        v, (ggc, glc) = jax.value_and_grad(lik, argnums=(0, 1))(
+            gp, take_assets(lp, ib), eps_l[:, ib], take_assets(data.local, ib), wb)
+        total, acc = carry
+        return (total + v, jax.tree_util.tree_map(jnp.add, acc, ggc)), glc
+
+    zero = jax.tree_util.tree_map(jnp.zeros_like, gp)
+    (v1, gg1), glc = jax.lax.scan(one, (jnp.zeros((), eps_g.dtype), zero), (idx, w))
+    # chunk rows back to assets: the order is 0..N-1 and the padding (weight 0) comes last
+    gl1 = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:])[:n], glc)
+    return v0 + v1, (jax.tree_util.tree_map(jnp.add, gg, gg1),
+                     jax.tree_util.tree_map(jnp.add, gl, gl1))

@@ -3,7 +3,12 @@
 1. Every asset's mode z^_i and Laplace covariance C_i under a weak population
    g_0 = ``model.independent_globals(glob)`` (so each mode is nearly its own), by a vmapped
    damped-Newton program (inference/mode.py) over chunks of assets (``lax.map``), each chunk
-   holding about 2^21 series values, which bounds the memory of the Hessians.
+   holding about 2^21 series values, which bounds the memory of the Hessians. The search
+   starts at ``model.initial_local``, or, if the model has ``initial_candidates`` (a small
+   grid [K, d_l]), at the candidate with the highest log density: a vmapped search runs as
+   many steps as its slowest asset needs, and on 100 x 2000 hier-garch the grid's best
+   cut that from 20 steps (median 10) to 14 (median 5) and the start from 2.8 s to 1.7 s,
+   same modes.
 2. Each asset's likelihood as a Gaussian summary: with the weak population's Gaussian
    N(a_0, A_0) (``model.population_gaussian``), precision P_i = C_i^{-1} - A_0^{-1} (its
    eigenvalues floored at 0) and gradient r_i = A_0^{-1} (z^_i - a_0) at the mode, so
@@ -104,10 +109,20 @@ def _start_program(model, passes: int):
             return model.log_local_prior(z, g) + model.local_log_likelihood(z, local_i)
         return find_mode(f, z0, max_iter=100, gtol=_START_GTOL)
 
+    def best_candidate(local_i, g):
+        """The model's candidate start with the highest log density (``initial_candidates``)."""
+        zs = model.initial_candidates(local_i)  # [K, d_l]
+        vals = jax.vmap(lambda z: model.log_local_prior(z, g)
+                        + model.local_log_likelihood(z, local_i))(zs)
+        return zs[jnp.argmax(jnp.where(jnp.isfinite(vals), vals, -jnp.inf))]
+
     def run(data: JointData):
         n = jax.tree_util.tree_leaves(data.local)[0].shape[0]
         g0 = model.independent_globals(data.glob)
-        z0 = jax.vmap(model.initial_local)(data.local)
+        if hasattr(model, "initial_candidates"):
+            z0 = jax.vmap(best_candidate, in_axes=(0, None))(data.local, g0)
+        else:
+            z0 = jax.vmap(model.initial_local)(data.local)
         length = max(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(data.local))
         chunk = int(max(1, min(n, _CHUNK_NUMBERS // max(length, 1))))
 

@@ -19,17 +19,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..vi.loop import StopRule, run_vi
-from ..vi.optim import get_optimizer
 from .family import LocalGlobalFamily
 from .minibatch import run_minibatch
-from .objective import JointData, full_elbo, global_elbo, local_elbo, n_assets
+from .objective import JointData, full_elbo, n_assets
 from .start import joint_start
 
 MAX_RETRIES = 2
+# Full batch: the full-data ELBO of the averaged parameters every FULL_EVAL_EVERY steps (common
+# random numbers), stopped when it rose by less than tol |ELBO| over eval_patience evaluations,
+# never before FULL_MIN_STEPS. Measured (seed 1, 100 x 2000): the old moving-average rule
+# (window 20, patience 100) stopped at 237 steps with ELBO -239285.9; its noisy per-step ELBO
+# peaked near step 130 and then fell while patience ran out. This rule stopped at 120 steps
+# with -239279.2 (tol 3e-5: 170 steps, -239273.1). On 10 x 500: 180 steps, -7245.4 (old: 282,
+# -7242.3; a second seed alone moves it by 7).
+FULL_EVAL_EVERY = 10
+FULL_MIN_STEPS = 50
+MIN_MINIBATCH_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -37,29 +44,26 @@ class JointVIOptions:
     """Settings of a joint VI fit.
 
     family: structured | block | meanfield (family.py) | fullrank (dense check, small N).
-    batch_size: assets per step (None or >= N: full batch). Full batch stops by the
-    moving-average rule (window, patience, max_iter); minibatch by the full-data ELBO every
-    eval_every steps (eval_draws fixed draws) rising less than tol (relative) for
-    eval_patience evaluations, after at least min_epochs epochs (measured on 16 x 300,
-    B = 4: 20 epochs left per-asset means 0.2-0.4 full-batch sds off; 100 epochs gave
-    medians 0.2-0.35 sds depending on the random stream, 200 epochs 0.05-0.16, within the
-    spread of two full-batch seeds, 0.07-0.17). num_draws: posterior draws
+    batch_size: assets per step (None or >= N: full batch). Both stop by the full-data ELBO of
+    the averaged parameters (minibatch.py), evaluated every eval_every steps with eval_draws
+    fixed draws, rising less than tol (relative) over eval_patience evaluations (or at
+    max_iter); full batch evaluates every FULL_EVAL_EVERY steps (eval_every 0) and runs at
+    least FULL_MIN_STEPS, minibatch every five epochs and at least min_epochs epochs
+    (measured on 16 x 300, B = 4: 20 epochs left per-asset means 0.2-0.4 full-batch sds
+    off; 100 epochs gave medians 0.2-0.35 sds depending on the random stream, 200 epochs
+    0.05-0.16, within the spread of two full-batch seeds, 0.07-0.17). num_draws: posterior draws
     returned; elbo_draws: draws for the final ELBO estimate; start_passes: local mode
     passes after the start's EM (start.py).
     """
 
     family: str = "structured"
     mc_samples: int = 4
-    # measured on 10 x 500 (one seed): with 0.01 / patience 40 the fit stopped at 176
-    # iterations with the population scale of log omega at 0.17 (NUTS: 0.76); 0.03 / 100
-    # stops at ~400 with 0.36, and 0.03 / 500 at ~800 with 0.54 (slow drift that the noisy
-    # moving-average rule cannot see; open work)
     learning_rate: float = 0.03
-    window: int = 20
-    patience: int = 100
+    window: int = 20  # steps (full batch) or epochs (minibatch) of parameter averaging
+    patience: int = 100  # family="fullrank" only: its moving-average rule
     max_iter: int = 2000
     batch_size: int | None = None
-    eval_every: int = 0  # 0: five epochs (5 N / batch_size steps)
+    eval_every: int = 0  # 0: FULL_EVAL_EVERY (full batch), five epochs (minibatch)
     eval_draws: int = 4
     eval_patience: int = 3
     min_epochs: int = 200  # minibatch: each asset gets at least this many updates
@@ -67,35 +71,10 @@ class JointVIOptions:
     num_draws: int = 1000
     elbo_draws: int = 16
     start_passes: int = 0
-    chunk_assets: int = 0  # assets per chunk of a full-data evaluation (0: automatic)
+    chunk_assets: int = 0  # assets per chunk of evaluations and full-batch gradients (0: auto)
 
     def minibatch(self, n: int) -> bool:
         return self.batch_size is not None and 0 < self.batch_size < n
-
-
-@dataclass(frozen=True)
-class _Estimator:
-    """Full-batch reparameterised ELBO gradient in the interface of vi/estimators.py."""
-
-    family: LocalGlobalFamily
-    model: object
-    data: JointData
-    num_samples: int
-
-    def init(self, params):
-        return jnp.zeros(())
-
-    def step(self, params, state, key):
-        d_g, (n, d_l) = params["g_loc"].shape[-1], params["l_loc"].shape
-
-        def f(p):
-            eps_g = jax.random.normal(key, (self.num_samples, d_g))
-            eps_l = jax.random.normal(jax.random.fold_in(key, 1), (self.num_samples, n, d_l))
-            return (global_elbo(self.family, self.model, p, eps_g, self.data.glob)
-                    + local_elbo(self.family, self.model, p, eps_g, eps_l, self.data.local))
-
-        value, grad = jax.value_and_grad(f)(params)
-        return value, grad, state
 
 
 def _chunk(opts: JointVIOptions, n: int, length: int, draws: int) -> int:
@@ -104,7 +83,7 @@ def _chunk(opts: JointVIOptions, n: int, length: int, draws: int) -> int:
     return int(max(1, min(n, 2**22 // max(1, length * draws))))
 
 
-def _run_fn(model, opts: JointVIOptions, n: int, chunk: int):
+def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
     """The whole fit as one function of (data, key): start, VI, draws and ELBOs."""
     family = LocalGlobalFamily(opts.family)
 
@@ -113,20 +92,18 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int):
         params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
         k_fit, k_draw, k_elbo = jax.random.split(key, 3)
         if opts.minibatch(n):
-            every = opts.eval_every or 5 * max(n // opts.batch_size, 1)
-            out = run_minibatch(
-                family, model, data, params0, k_fit, batch_size=opts.batch_size,
-                mc_samples=opts.mc_samples, learning_rate=opts.learning_rate,
-                eval_every=every, eval_draws=opts.eval_draws, patience=opts.eval_patience,
-                tol=opts.tol, max_iter=opts.max_iter, window=opts.window, chunk=chunk,
-                min_epochs=opts.min_epochs)
-            params, trace, its, conv, failed = out
+            batch, every = opts.batch_size, opts.eval_every or 5 * max(n // opts.batch_size, 1)
+            min_iter = max(opts.min_epochs * max(n // opts.batch_size, 1), MIN_MINIBATCH_STEPS)
         else:
-            est = _Estimator(family, model, data, opts.mc_samples)
-            stop = StopRule(opts.window, opts.patience, opts.max_iter, "average")
-            out = run_vi(est, get_optimizer("adam", opts.learning_rate), params0, k_fit, stop)
-            params, trace, its, conv, failed = (out.params, out.elbo_trace, out.iterations,
-                                                out.converged, out.failed)
+            batch, every, min_iter = n, opts.eval_every or FULL_EVAL_EVERY, FULL_MIN_STEPS
+        out = run_minibatch(
+            family, model, data, params0, k_fit, batch_size=batch,
+            mc_samples=opts.mc_samples, learning_rate=opts.learning_rate,
+            eval_every=every, eval_draws=opts.eval_draws, patience=opts.eval_patience,
+            tol=opts.tol, max_iter=opts.max_iter, window=opts.window, chunk=chunk,
+            min_iter=min_iter, grad_chunk=grad_chunk)
+        trace = out.eval_trace if opts.minibatch(n) else out.step_trace
+        params, its, conv, failed = out.params, out.iterations, out.converged, out.failed
         d_g, d_l = params["g_loc"].shape[-1], params["l_loc"].shape[-1]
         eps_g = jax.random.normal(k_draw, (opts.num_draws, d_g))
         eps_l = jax.random.normal(jax.random.fold_in(k_draw, 1), (opts.num_draws, n, d_l))
@@ -141,11 +118,12 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int):
 
 
 @lru_cache(maxsize=32)
-def _program(model, opts: JointVIOptions, n: int, chunk: int):
-    return jax.jit(_run_fn(model, opts, n, chunk))
+def _program(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
+    return jax.jit(_run_fn(model, opts, n, chunk, grad_chunk))
 
 
-def _call(model, opts: JointVIOptions, n: int, chunk: int, data: JointData, key: jax.Array):
+def _call(model, opts: JointVIOptions, n: int, chunks: tuple[int, int], data: JointData,
+          key: jax.Array):
     """Run the fit's program (jitted, cached in-process).
 
     Not a stored program (bayesvol._config.call_stored): with it, writing the compiled
@@ -153,7 +131,7 @@ def _call(model, opts: JointVIOptions, n: int, chunk: int, data: JointData, key:
     (segmentation fault in ``executable.serialize``) twice in the full test suite, though
     never in a single test. Until that is understood a new session traces it again.
     """
-    return _program(model, opts, n, chunk)(data, key)
+    return _program(model, opts, n, *chunks)(data, key)
 
 
 @dataclass
@@ -183,7 +161,9 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
 
         return run_dense_vi(model, data, key, opts)
     length = max(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(data.local))
-    chunk = _chunk(opts, n, length, max(opts.elbo_draws, opts.eval_draws))
+    # assets per chunk: of the full-data evaluations, and of a full-batch step's gradient
+    chunks = (_chunk(opts, n, length, max(opts.elbo_draws, opts.eval_draws)),
+              _chunk(opts, n, length, opts.mc_samples))
     # From the start's neighbourhood VI only climbs: a final ELBO below the start's (same
     # draws, beyond 1e-3 relative) means the run diverged, even if it stayed finite. It is
     # retried with the learning rate / 3, twice at most (measured: a 6-asset panel with 63-300
@@ -191,7 +171,7 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
     lr, retries = opts.learning_rate, 0
     while True:
         params, trace, its, conv, failed, g, z, elbo, start, elbo0 = _call(
-            model, dataclasses.replace(opts, learning_rate=lr), n, chunk, data, key)
+            model, dataclasses.replace(opts, learning_rate=lr), n, chunks, data, key)
         elbo, elbo0 = float(elbo), float(elbo0)
         diverged = not np.isfinite(elbo) or (np.isfinite(elbo0)
                                              and elbo < elbo0 - 1e-3 * abs(elbo0))
