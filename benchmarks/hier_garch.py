@@ -200,7 +200,9 @@ def section_speed(cfg) -> tuple[dict, Table]:
     for label, n, T, opts, warm, steps in cfg["speed"] + cfg.get("_search", []):
         if sizes and not any(s in label for s in sizes):
             if label in cfg.get("_previous_speed", {}):  # keep the last run of this size
-                out[label] = cfg["_previous_speed"][label]
+                prev = cfg["_previous_speed"][label]
+                out[label] = {**prev, "measured": prev.get("measured",
+                                                            cfg.get("_previous_speed_date"))}
             continue
         log(f"speed {label}: fresh process, cold fit + {warm} warm")
         r = run_speed_size({"n": n, "T": T, "opts": opts, "warm": warm},
@@ -230,7 +232,8 @@ def section_speed(cfg) -> tuple[dict, Table]:
               "iterations (cold, warm...)", "converged", "ELBO (cold fit)", "peak RSS [MB]",
               "Pyro seed [s/step] wall / CPU", "our fit / Pyro step: wall, CPU"]
     rows = []
-    for label, r in out.items():
+    for name, r in out.items():
+        label = speed_label(name, r)
         if "error" in r:
             rows.append([label, f"error: {r['error'][:120]}", *["n/a"] * 6,
                          pyro_cell(r["pyro"]), "n/a"])
@@ -242,6 +245,12 @@ def section_speed(cfg) -> tuple[dict, Table]:
                      f"{fmt(r['ratio_wall'])}, {fmt(r['ratio_cpu'])} ({r['ratio_basis']})"
                      if r["ratio_wall"] else "n/a"])
     return out, ("Speed: joint VI to convergence (each size in a fresh process)", header, rows)
+
+
+def speed_label(name: str, r: dict) -> str:
+    """A size's row label; one kept from an earlier run (--sizes) says when it was measured."""
+    return f"{name} (measured {r['measured'][:16].replace('T', ' ')})" if r.get("measured") \
+        else name
 
 
 def pyro_cell(py: dict) -> str:
@@ -671,6 +680,7 @@ def main() -> None:
         if prev.exists():
             sec = json.loads(prev.read_text()).get("sections", {}).get("speed", {})
             cfg["_previous_speed"] = sec.get("results", {})
+            cfg["_previous_speed_date"] = sec.get("date")
     if args.render:
         payload = json.loads((out_dir / "hier_garch.json").read_text())
         args.quick = payload["quick"]
@@ -743,7 +753,8 @@ def write(out_dir: Path, info: dict, cfg: dict, args, results: dict, t_start: fl
             md += [render(tuple(t), True) for t in results[name]["tables"]]
     md += ["### Goals", "", *(f"- {g}" for g in goal_lines), "",
            "### README snippet", "", *readme_snippet(results, goals), ""]
-    config = {k: v for k, v in cfg.items() if k != "_previous_speed"}
+    config = {k: v for k, v in cfg.items()
+              if k not in ("_previous_speed", "_previous_speed_date")}
     payload = {"machine": info, "config": config, "quick": args.quick, "sections": results,
                "goals": goals, "notes": notes}
     (out_dir / "hier_garch.json").write_text(json.dumps(clean(payload), indent=2) + "\n")
@@ -757,7 +768,8 @@ def write(out_dir: Path, info: dict, cfg: dict, args, results: dict, t_start: fl
 def readme_snippet(results: dict, goals: dict) -> list[str]:
     lines = ["| benchmark | figure | goal |", "|---|---|---|"]
     sp = results.get("speed", {}).get("results", {})
-    for label, r in sp.items():
+    for name, r in sp.items():
+        label = speed_label(name, r)
         if "error" in r:
             lines.append(f"| speed {label} | {r['error'][:80]} | |")
             continue

@@ -16,6 +16,7 @@ import pytest
 import bayesvol as bv
 from bayesvol.cli import main
 from bayesvol.data import as_panel
+from bayesvol.errors import InputError
 from bayesvol.models.garch import GarchModel
 from bayesvol.models.hier_garch import HierGarchModel
 from bayesvol.models.series import SeriesData
@@ -100,6 +101,15 @@ def test_recovery_of_per_asset_parameters_and_hyperparameters(recovery):
     assert abs(summ.loc["persistence_median", "mean"] - np.median(sim.params["persistence"])) \
         < 0.03
     assert fit.diagnostics["converged"]
+
+
+def test_globals_come_from_the_laplace_marginal_by_default(recovery):
+    """The Gaussian population draws its globals from their Laplace marginal
+    (inference/joint/vi.py); a bad choice is an input error before any fitting."""
+    sim, fit = recovery
+    assert fit.diagnostics["globals"] == "laplace"
+    with pytest.raises(InputError, match="globals must be one of"):
+        bv.fit(sim.to_frame(), model="hier-garch", globals="exact")
 
 
 def test_save_load_round_trip_and_forecast(recovery, tmp_path):

@@ -251,3 +251,34 @@ def test_meanfield_misses_the_coupling_that_structured_keeps():
     draws = np.concatenate([res.g[0], np.moveaxis(res.z[:, 0], 0, 1)[..., 0]], axis=1)
     assert np.max(np.abs(np.corrcoef(draws.T)[0, 1:])) < 0.05
     assert np.max(np.abs((cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov))))[0, 1:])) > 0.1
+
+
+def test_laplace_marginal_of_the_globals_is_exact_for_a_gaussian_hierarchy():
+    """With Gaussian likelihoods the start's summaries are exact, so the Laplace marginal of
+    mu (inference/joint/start.py) is its exact posterior; globals="laplace" draws from it and
+    each z_i from q(z_i | mu), which then match the exact joint too."""
+    from bayesvol.inference.joint.start import joint_start
+
+    data = _toy_data(12)
+    mean, cov = _exact_posterior(data)
+    lap = joint_start(Toy(), data).marginal
+    assert bool(lap.ok)
+    # exact up to the start's mode tolerance (gtol 1e-4 on each asset's mode)
+    assert float(lap.z[0]) == pytest.approx(mean[0], rel=1e-6)
+    assert float(lap.cov[0, 0]) == pytest.approx(cov[0, 0], rel=1e-6)
+    opts = JointVIOptions(mc_samples=8, max_iter=6000, num_draws=20000, learning_rate=0.01,
+                          eval_patience=10, window=50, globals="laplace")
+    res = run_joint_vi(Toy(), data, jax.random.PRNGKey(2), opts)
+    assert res.laplace_globals and res.converged
+    draws = np.concatenate([res.g[0], np.moveaxis(res.z[:, 0], 0, 1)[..., 0]], axis=1)
+    sd = np.sqrt(np.diag(cov))
+    assert draws[:, 0].std() == pytest.approx(sd[0], rel=0.03)
+    assert np.all(np.abs(draws.mean(0) - mean) < 0.15 * sd)
+    np.testing.assert_allclose(draws.std(0), sd, rtol=0.12)
+    assert not run_joint_vi(Toy(), data, jax.random.PRNGKey(2), JointVIOptions(
+        max_iter=100, num_draws=10)).laplace_globals  # auto: the toy declares no Gaussian
+
+
+def test_globals_option_is_checked():
+    with pytest.raises(ValueError, match="globals must be one of"):
+        JointVIOptions(globals="exact")

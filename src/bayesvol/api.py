@@ -66,6 +66,8 @@ def _options(cls, fields: set, vi, extra: dict):
         return cls(**{**base, **extra})
     except TypeError as exc:  # an unknown option name
         raise InputError(f"unknown fit option: {exc}") from None
+    except ValueError as exc:  # a bad option value (the options' own check)
+        raise InputError(str(exc)) from None
 
 
 def fit(data, model: str = "garch", dist: str | None = None, method: str = "vi",

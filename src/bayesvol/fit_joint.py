@@ -50,6 +50,7 @@ def fit_joint(model, panel: ReturnsPanel, method: str, seed: int, opts: JointVIO
                   diagnostics={"converged": res.converged, "iterations": res.iterations,
                                "retries": res.retries, "learning_rate": res.learning_rate,
                                "minibatch": res.minibatch,
+                               "globals": "laplace" if res.laplace_globals else "vi",
                                "start_ok": np.asarray(res.start_ok).tolist()})
     elif method != "nuts":
         from .inference.joint.nuts import run_joint_sampler

@@ -246,6 +246,12 @@ class HierGarchModel:
         return self.local.unconstrain({"phi": 0.0, "omega": 0.05 * var, "alpha": 0.05,
                                        "beta": 0.9, "nu": 8.0})
 
+    @property
+    def gaussian_population(self) -> bool:
+        """Is p(z_i | g) Gaussian (so ``population_gaussian`` is exact)? The joint VI draws
+        the globals from their Laplace marginal then (inference/joint/vi.py)."""
+        return self.population == "mvn"
+
     def initial_candidates(self, local: HierLocal) -> jax.Array:
         """Mode search starts [18, d_l] (the start keeps the best): persistence 0.9, 0.96,
         0.99 x alpha share 0.04, 0.1, 0.2 x nu 5, 12, phi 0, omega targeting the sample

@@ -84,10 +84,14 @@ class LocalGlobalFamily:
         ``p``'s local leaves may be a minibatch of n assets.
         """
         g, u_g = self.sample_global(p, eps_g)
+        return g, self.sample_locals(p, u_g, eps_l)
+
+    def sample_locals(self, p: dict, g_dev: jax.Array, eps_l: jax.Array) -> jax.Array:
+        """z [S, n, d_l] from q(z | g) at g = m_g + g_dev (g_dev [S, d_g])."""
         z = p["l_loc"] + jnp.einsum("nij,snj->sni", self.local_chol(p), eps_l)
         if "l_B" in p:
-            z = z + jnp.einsum("nij,sj->sni", p["l_B"], u_g)
-        return g, z
+            z = z + jnp.einsum("nij,sj->sni", p["l_B"], g_dev)
+        return z
 
     def sample_global(self, p: dict, eps_g: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(g, L_g eps_g) for eps_g [S, d_g]."""

@@ -1,5 +1,9 @@
 """Minibatch joint VI over assets with sparse optimiser updates (docs: "Joint models").
 
+The same loop runs full-batch VI (B = N: every asset each step, the global step equal to
+the locals', the stopping rule and averages below with one "epoch" per step; the caller sets
+``eval_every`` and ``min_iter`` for that case, inference/joint/vi.py).
+
 Each step draws a batch b of B assets (a fresh random permutation each epoch, consecutive
 slices of it), estimates the ELBO with S reparameterised draws (objective.py,
 ``split_minibatch_elbo``: the globals' terms and every asset's cheap population-prior and

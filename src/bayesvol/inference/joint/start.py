@@ -27,6 +27,8 @@ population scales do not collapse towards 0 pass after pass (the joint-mode dege
 hierarchical models); on a 10 x 500 panel that collapse left VI with population scales 2-4x
 too small. 3 costs no likelihood evaluations, so it runs to convergence.
 4. ``passes`` more mode passes under the EM population, if asked (default 0).
+5. The Laplace approximation of the globals' marginal posterior on the same summaries
+   (``laplace_marginal``): the fit may draw its globals from it (inference/joint/vi.py).
 
 The family starts at m_g = g, cov_g = ``model.global_start_cov``, m_i, L_i = chol V_i (or the
 last pass's modes and Laplace covariances) and B_i = 0.
@@ -41,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..mode import find_mode
+from ..mode import ModeResult, find_mode
 from .objective import JointData
 
 
@@ -52,6 +54,7 @@ class JointStart(NamedTuple):
     cov_z: jax.Array  # [N, d_l, d_l]
     ok: jax.Array  # [N] first-pass modes found (finite, -H positive definite, stationary)
     unpooled: jax.Array  # [N, d_l] the first pass's modes (weak population: nearly unpooled)
+    marginal: ModeResult  # Laplace approximation of p(g | y) (``laplace_marginal``)
 
 
 _CHUNK_NUMBERS = 2**21  # per-asset series values held at once by the local mode search
@@ -102,6 +105,44 @@ def random_effects_em(model, z_hat, prec, r, ok, g, glob, iterations: int = EM_I
     return g, m, v
 
 
+def gaussian_log_marginal(model, g, z_hat, prec, r, ok, glob):
+    """log p(g) + sum_i log integral N(z; a, A) exp(l_i(z)) dz, up to a constant, with each
+    asset's likelihood replaced by its Gaussian summary l_i (step 2), (a, A) =
+    ``population_gaussian(g)``:
+
+        log integral = -log|A| / 2 - a' A^{-1} a / 2 + h_i' M_i^{-1} h_i / 2 - log|M_i| / 2,
+        M_i = P_i + A^{-1},   h_i = P_i z^_i + r_i + A^{-1} a.
+    """
+    a, a_cov = model.population_gaussian(g)
+    a_prec = jnp.linalg.inv(a_cov)
+    _, logdet_a = jnp.linalg.slogdet(a_cov)
+
+    def one(zh, p, ri):
+        m = p + a_prec
+        h = p @ zh + ri + a_prec @ a
+        _, logdet_m = jnp.linalg.slogdet(m)
+        return 0.5 * (h @ jnp.linalg.solve(m, h) - logdet_m - logdet_a - a @ a_prec @ a)
+
+    terms = jax.vmap(one)(z_hat, prec, r)
+    return model.log_global(g, glob) + jnp.sum(jnp.where(ok, terms, 0.0))
+
+
+def laplace_marginal(model, g, z_hat, prec, r, ok, glob) -> ModeResult:
+    """The mode of ``gaussian_log_marginal`` from ``g`` (the EM's globals) and its Laplace
+    covariance: a Gaussian approximation of the globals' marginal posterior with every
+    asset's block integrated out (the idea of INLA, Rue, Martino and Chopin 2009, on the
+    start's Gaussian likelihood summaries). Costs no likelihood evaluation.
+
+    Why it is kept: on a 10 x 500 panel its marginals of the globals agreed with NUTS far
+    better than joint VI's q(g) (overlap 69-97% against 27-95%; VI's q(g) was about half as
+    wide), although its ELBO as q(g) was lower: the ELBO's optimum is too narrow when the
+    blocks' spread depends on the population scales, which a Gaussian q(z_i | g) with fixed
+    L_i cannot follow (docs: "Joint VI for pooled models").
+    """
+    return find_mode(lambda x: gaussian_log_marginal(model, x, z_hat, prec, r, ok, glob), g,
+                     max_iter=50, gtol=1e-6)
+
+
 @lru_cache(maxsize=32)
 def _start_program(model, passes: int):
     def local_mode(local_i, z0, g):
@@ -136,6 +177,7 @@ def _start_program(model, passes: int):
         z_hat = jnp.where(ok[:, None], first.z, z0)
         prec, r = gaussian_summaries(model, z_hat, first.cov, ok, g0)
         g, m, v = random_effects_em(model, z_hat, prec, r, ok, g0, data.glob)
+        marginal = laplace_marginal(model, g, z_hat, prec, r, ok, data.glob)
         if passes > 0:
             def body(_, s):
                 g, z, cov = s
@@ -145,7 +187,7 @@ def _start_program(model, passes: int):
                 return g, z, cov
 
             g, m, v = jax.lax.fori_loop(0, passes, body, (g, m, v))
-        return JointStart(g, model.global_start_cov(g, ok), m, v, ok, z_hat)
+        return JointStart(g, model.global_start_cov(g, ok), m, v, ok, z_hat, marginal)
 
     return jax.jit(run)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .family import LocalGlobalFamily
@@ -34,6 +35,7 @@ MAX_RETRIES = 2
 # peaked near step 130 and then fell while patience ran out. This rule stopped at 120 steps
 # with -239279.2 (tol 3e-5: 170 steps, -239273.1). On 10 x 500: 180 steps, -7245.4 (old: 282,
 # -7242.3; a second seed alone moves it by 7).
+GLOBALS = ("auto", "laplace", "vi")
 FULL_EVAL_EVERY = 10
 FULL_MIN_STEPS = 50
 MIN_MINIBATCH_STEPS = 200
@@ -72,6 +74,13 @@ class JointVIOptions:
     elbo_draws: int = 16
     start_passes: int = 0
     chunk_assets: int = 0  # assets per chunk of evaluations and full-batch gradients (0: auto)
+    globals: str = "auto"  # draws of g: laplace | vi | auto (laplace if the population is
+    #                        Gaussian, model.gaussian_population); see _draw
+
+    def __post_init__(self) -> None:
+        if self.globals not in GLOBALS:
+            raise ValueError(f"globals must be one of {', '.join(GLOBALS)}, got "
+                             f"'{self.globals}'")
 
     def minibatch(self, n: int) -> bool:
         return self.batch_size is not None and 0 < self.batch_size < n
@@ -107,14 +116,38 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
         d_g, d_l = params["g_loc"].shape[-1], params["l_loc"].shape[-1]
         eps_g = jax.random.normal(k_draw, (opts.num_draws, d_g))
         eps_l = jax.random.normal(jax.random.fold_in(k_draw, 1), (opts.num_draws, n, d_l))
-        g, z = family.sample(params, eps_g, eps_l)
+        g, z, laplace = _draw(family, model, opts, params, start, eps_g, eps_l)
         e_g = jax.random.normal(k_elbo, (opts.elbo_draws, d_g))
         e_l = jax.random.normal(jax.random.fold_in(k_elbo, 1), (opts.elbo_draws, n, d_l))
         elbo = full_elbo(family, model, params, e_g, e_l, data, chunk)
         elbo0 = full_elbo(family, model, params0, e_g, e_l, data, chunk)  # same eps
-        return params, trace, its, conv, failed, g, z, elbo, start, elbo0
+        return params, trace, its, conv, failed, g, z, elbo, start, elbo0, laplace
 
     return run
+
+
+def _draw(family, model, opts: JointVIOptions, params: dict, start, eps_g, eps_l):
+    """The fit's draws (g, z) and whether g came from the Laplace marginal.
+
+    globals="vi": (g, z) from q. "laplace": g from the start's Laplace approximation of the
+    globals' marginal posterior (start.py, ``laplace_marginal``) and each z_i from q's
+    conditional q(z_i | g) = N(m_i + B_i (g - m_g), L_i L_i^T); q's own draws if that mode
+    was not found. On a 10 x 500 panel against NUTS this kept the per-asset overlap (median
+    83%, q's 80%) and raised the globals' from 27-95% to 69-97% (docs: "Joint VI for pooled
+    models"). "auto": "laplace" when the population law is Gaussian
+    (``model.gaussian_population``), where the marginal is exact given the summaries.
+    """
+    g, z = family.sample(params, eps_g, eps_l)
+    use = opts.globals == "laplace" or (opts.globals == "auto"
+                                        and getattr(model, "gaussian_population", False))
+    if not use:
+        return g, z, jnp.asarray(False)
+    lap = start.marginal
+    ok = lap.ok & jnp.all(jnp.isfinite(lap.cov))
+    chol = jnp.linalg.cholesky(jnp.where(ok, lap.cov, jnp.eye(lap.cov.shape[0])))
+    g_lap = lap.z + eps_g @ chol.T
+    z_lap = family.sample_locals(params, g_lap - params["g_loc"], eps_l)
+    return jnp.where(ok, g_lap, g), jnp.where(ok, z_lap, z), ok
 
 
 @lru_cache(maxsize=32)
@@ -150,6 +183,7 @@ class JointVIResult:
     minibatch: bool
     retries: int = 0  # reruns with a smaller learning rate after a divergence
     learning_rate: float = 0.0  # the learning rate of the returned run
+    laplace_globals: bool = False  # g drawn from the Laplace marginal (``_draw``)
 
 
 def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -> JointVIResult:
@@ -170,7 +204,7 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
     # observations each went from -1784 to -3313 at 0.03 and to -1772 at 0.01).
     lr, retries = opts.learning_rate, 0
     while True:
-        params, trace, its, conv, failed, g, z, elbo, start, elbo0 = _call(
+        params, trace, its, conv, failed, g, z, elbo, start, elbo0, laplace = _call(
             model, dataclasses.replace(opts, learning_rate=lr), n, chunks, data, key)
         elbo, elbo0 = float(elbo), float(elbo0)
         diverged = not np.isfinite(elbo) or (np.isfinite(elbo0)
@@ -189,4 +223,4 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
         retries=retries, learning_rate=lr,
         start_ok=np.asarray(start.ok), unpooled=np.asarray(start.unpooled),
         seconds=time.perf_counter() - t0,
-        minibatch=opts.minibatch(n))
+        minibatch=opts.minibatch(n), laplace_globals=bool(laplace))
