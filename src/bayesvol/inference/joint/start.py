@@ -54,7 +54,7 @@ class JointStart(NamedTuple):
     cov_z: jax.Array  # [N, d_l, d_l]
     ok: jax.Array  # [N] first-pass modes found (finite, -H positive definite, stationary)
     unpooled: jax.Array  # [N, d_l] the first pass's modes (weak population: nearly unpooled)
-    marginal: ModeResult  # Laplace approximation of p(g | y) (``laplace_marginal``)
+    marginal: ModeResult | None = None  # Laplace approximation of p(g | y) (laplace_marginal)
 
 
 _CHUNK_NUMBERS = 2**21  # per-asset series values held at once by the local mode search
