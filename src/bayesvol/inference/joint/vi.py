@@ -28,6 +28,7 @@ from .objective import JointData, full_elbo, n_assets
 from .start import joint_start
 
 MAX_RETRIES = 2
+GLOBALS = ("auto", "laplace", "vi")
 # Full batch: the full-data ELBO of the averaged parameters every FULL_EVAL_EVERY steps (common
 # random numbers), stopped when it rose by less than tol |ELBO| over eval_patience evaluations,
 # never before FULL_MIN_STEPS. Measured (seed 1, 100 x 2000): the old moving-average rule
@@ -35,7 +36,6 @@ MAX_RETRIES = 2
 # peaked near step 130 and then fell while patience ran out. This rule stopped at 120 steps
 # with -239279.2 (tol 3e-5: 170 steps, -239273.1). On 10 x 500: 180 steps, -7245.4 (old: 282,
 # -7242.3; a second seed alone moves it by 7).
-GLOBALS = ("auto", "laplace", "vi")
 FULL_EVAL_EVERY = 10
 FULL_MIN_STEPS = 50
 MIN_MINIBATCH_STEPS = 200
