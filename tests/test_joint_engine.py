@@ -261,7 +261,7 @@ def test_laplace_marginal_of_the_globals_is_exact_for_a_gaussian_hierarchy():
 
     data = _toy_data(12)
     mean, cov = _exact_posterior(data)
-    lap = joint_start(Toy(), data).marginal
+    lap = joint_start(Toy(), data, laplace=True).marginal
     assert bool(lap.ok)
     # exact up to the start's mode tolerance (gtol 1e-4 on each asset's mode)
     assert float(lap.z[0]) == pytest.approx(mean[0], rel=1e-6)

@@ -7,6 +7,10 @@ f is the log-joint (MAP) or the log-likelihood (MLE). The maximiser is a damped 
 
     step = (-H + lam I)^{-1} g;   accept if f rises (then lam /= 4), else lam *= 8
 
+The step is solved by ``small_linalg.symmetric_solve`` (L D L^T, unrolled elementwise code
+for the small per-asset blocks, so a vmapped panel makes no batched LAPACK call in the loop;
+the same step as an LU solve, also where -H + lam I is indefinite).
+
 It stops when max |g| < gtol, or when an accepted step raised f by less than
 ftol (1 + |f|): at a few thousand observations the gradient of a sum cannot always reach
 gtol in float64, and without this a vmapped panel ran all ``max_iter`` steps for one such
@@ -29,6 +33,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from .. import small_linalg
 
 
 class ModeResult(NamedTuple):
@@ -73,7 +79,7 @@ def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int 
         a = -0.5 * (h + h.T) + lam * jnp.eye(d)
         # the first pass takes no step: it only evaluates the derivatives at z0, so the
         # Hessian is traced (and compiled) once, inside the loop
-        step = jnp.where(it == 0, 0.0, jnp.linalg.solve(a, g))
+        step = jnp.where(it == 0, 0.0, small_linalg.symmetric_solve(a, g))
         z_new = z + step
         v_new = f(z_new)
         better = jnp.isfinite(v_new) & ((v_new >= v) | (it == 0))

@@ -47,10 +47,10 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax.scipy.linalg import solve_triangular
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import CorrCholeskyTransform
 
+from ..small_linalg import solve_lower
 from .bijections import cloglog, cloglog_forward, cloglog_logs, logit, sigmoid_logs
 from .garch import GarchModel, SeriesData
 from .joint_data import JointData
@@ -204,7 +204,7 @@ class HierGarchModel:
         """log p(z_i | g), the population density of one asset's block."""
         if self.population == "mvn":
             loc, scale, chol = self._mvn_parts(g)
-            u = solve_triangular(chol, (z - loc) / scale, lower=True)
+            u = solve_lower(chol, (z - loc) / scale)
             # log N(z; loc, S R S), S = diag(scale), R = chol chol^T: both log-determinants
             return (-0.5 * jnp.dot(u, u) - jnp.sum(jnp.log(scale))
                     - jnp.sum(jnp.log(jnp.diag(chol)))
@@ -436,7 +436,7 @@ class HierGarchModel:
         for the non-centred mvn population, eta_i = z_i for the Beta population."""
         if self.population == "mvn":
             loc, scale, chol = self._mvn_parts(g)
-            z = solve_triangular(chol, ((z - loc) / scale).T, lower=True).T
+            z = solve_lower(chol, (z - loc) / scale)
         return jnp.concatenate([g, z.reshape(-1)])
 
     def from_theta(self, theta: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:

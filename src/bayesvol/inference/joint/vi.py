@@ -97,7 +97,7 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
     family = LocalGlobalFamily(opts.family)
 
     def run(data: JointData, key: jax.Array):
-        start = joint_start(model, data, opts.start_passes)
+        start = joint_start(model, data, opts.start_passes, laplace_globals(model, opts))
         params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
         k_fit, k_draw, k_elbo = jax.random.split(key, 3)
         if opts.minibatch(n):
@@ -126,6 +126,12 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
     return run
 
 
+def laplace_globals(model, opts: JointVIOptions) -> bool:
+    """Whether the fit draws its globals from the Laplace marginal (``_draw``)."""
+    return opts.globals == "laplace" or (opts.globals == "auto"
+                                         and getattr(model, "gaussian_population", False))
+
+
 def _draw(family, model, opts: JointVIOptions, params: dict, start, eps_g, eps_l):
     """The fit's draws (g, z) and whether g came from the Laplace marginal.
 
@@ -142,9 +148,7 @@ def _draw(family, model, opts: JointVIOptions, params: dict, start, eps_g, eps_l
     (``model.gaussian_population``), where the marginal is exact given the summaries.
     """
     g, z = family.sample(params, eps_g, eps_l)
-    use = opts.globals == "laplace" or (opts.globals == "auto"
-                                        and getattr(model, "gaussian_population", False))
-    if not use:
+    if not laplace_globals(model, opts):
         return g, z, jnp.asarray(False)
     lap = start.marginal
     ok = lap.ok & jnp.all(jnp.isfinite(lap.cov))
