@@ -64,3 +64,17 @@ def test_symmetric_solve_indefinite(d):
     b = rng.standard_normal((5, d))
     np.testing.assert_allclose(sl.symmetric_solve(jnp.asarray(a), jnp.asarray(b)),
                                np.linalg.solve(a, b[..., None])[..., 0], rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("d", [1, 3, 5, sl.UNROLL_MAX])
+def test_jacobi_eigh_agrees_with_numpy(d):
+    rng = np.random.default_rng(10 + d)
+    x = rng.standard_normal((6, d, d))
+    a = x + np.swapaxes(x, -1, -2)  # symmetric, indefinite
+    a[0] = np.diag(np.arange(d, dtype=float))  # already diagonal: no rotation
+    a[1] = np.eye(d)  # repeated eigenvalues
+    w, v = (np.asarray(t) for t in sl.eigh(jnp.asarray(a)))
+    np.testing.assert_allclose(np.sort(w, -1), np.linalg.eigvalsh(a), atol=1e-12)
+    np.testing.assert_allclose(np.einsum("...ij,...j,...kj->...ik", v, w, v), a, atol=1e-12)
+    np.testing.assert_allclose(np.swapaxes(v, -1, -2) @ v, np.broadcast_to(np.eye(d), a.shape),
+                               atol=1e-12)

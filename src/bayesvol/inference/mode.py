@@ -46,17 +46,21 @@ class ModeResult(NamedTuple):
     iterations: jax.Array
 
 
-def _pd_inverse(neg_hess: jax.Array, floor: float = 1e-10) -> tuple[jax.Array, jax.Array]:
+def _pd_inverse(neg_hess: jax.Array, floor: float = 1e-10,
+                eigh: Callable = jnp.linalg.eigh) -> tuple[jax.Array, jax.Array]:
     h = 0.5 * (neg_hess + neg_hess.T)
-    w, v = jnp.linalg.eigh(h)
+    w, v = eigh(h)
     pd = jnp.all(w > 0)
     w = jnp.maximum(w, floor)
     return (v / w) @ v.T, pd
 
 
 def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int = 200,
-              gtol: float = 1e-6, ftol: float = 1e-13) -> ModeResult:
-    """Maximise ``f`` from ``z0`` by damped Newton; return the mode and Laplace covariance."""
+              gtol: float = 1e-6, ftol: float = 1e-13,
+              eigh: Callable = jnp.linalg.eigh) -> ModeResult:
+    """Maximise ``f`` from ``z0`` by damped Newton; return the mode and Laplace covariance.
+    ``eigh`` floors the final Hessian's eigenvalues (``small_linalg.eigh`` where a pooled
+    fit vmaps it over thousands of assets, so that no batched LAPACK call is made)."""
     d = z0.shape[-1]
     vg = jax.value_and_grad(f)
 
@@ -94,7 +98,7 @@ def find_mode(f: Callable[[jax.Array], jax.Array], z0: jax.Array, max_iter: int 
              jnp.full_like(z0, jnp.inf), -jnp.eye(d, dtype=z0.dtype), jnp.asarray(1e-3),
              jnp.asarray(jnp.inf, z0.dtype))
     it, z, v, g, h, *_ = jax.lax.while_loop(cond, body, start)
-    cov, pd = _pd_inverse(-h)
+    cov, pd = _pd_inverse(-h, eigh=eigh)
     gnorm = jnp.max(jnp.abs(g))
     finite = jnp.isfinite(v) & jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(z))
     ok = finite & pd & (gnorm < 1e-3)

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
+from ... import small_linalg as sl
+
 _HALF_LOG_2PI = 0.5 * jnp.log(2.0 * jnp.pi)
 VARIANTS = ("structured", "block", "meanfield")
 
@@ -40,9 +42,9 @@ def _chol(off: jax.Array | None, logd: jax.Array) -> jax.Array:
 
 def _psd_chol(cov: jax.Array, jitter: float = 1e-9) -> jax.Array:
     cov = 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
-    w, v = jnp.linalg.eigh(cov)
+    w, v = sl.eigh(cov)  # elementwise for the per-asset blocks (small_linalg)
     w = jnp.maximum(w, jitter * jnp.maximum(jnp.max(w, axis=-1, keepdims=True), 1e-300))
-    return jnp.linalg.cholesky((v * w[..., None, :]) @ jnp.swapaxes(v, -1, -2))
+    return sl.cholesky((v * w[..., None, :]) @ jnp.swapaxes(v, -1, -2))
 
 
 @dataclass(frozen=True)

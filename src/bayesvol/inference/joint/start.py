@@ -21,11 +21,10 @@
    and g from the moments of (m_i, V_i) (``model.globals_from_moments``: mean of m_i, and
    mean of (m_i - mean)(m_i - mean)^T + V_i)                                       (M-step).
 
-The per-asset 5 x 5 algebra of the loops (the Newton steps, the EM's inverses) is
-``small_linalg``'s elementwise code, with no batched LAPACK call (see that module for why).
-Batched LAPACK remains in calls made once per fit (eigenvalue floors) and in the Laplace
-marginal's search (at most 50 steps): there the elementwise version, differentiated twice
-for the Hessian, added about 10 s to compiling the start (100 x 2000: 37 s against 27 s).
+All per-asset 5 x 5 algebra (Newton steps, eigenvalue floors, the EM's inverses, the Laplace
+marginal's determinants and solves) is ``small_linalg``'s elementwise code, with no batched
+LAPACK call: two batched LAPACK calls running at once deadlocked 2000 x 2500 fits (see that
+module).
 
 Unlike moments of the modes alone (the previous start, which alternated mode passes with the
 median and MAD of the modes), the M-step counts each asset's own uncertainty V_i, so the
@@ -71,7 +70,7 @@ _START_GTOL = 1e-4  # a start need not be a mode to 1e-6
 
 
 def _psd_inverse_floor(prec: jax.Array, floor: float) -> jax.Array:
-    w, v = jnp.linalg.eigh(0.5 * (prec + prec.T))
+    w, v = sl.eigh(0.5 * (prec + prec.T))
     return (v * jnp.maximum(w, floor)) @ v.T
 
 
@@ -121,14 +120,15 @@ def gaussian_log_marginal(model, g, z_hat, prec, r, ok, glob):
         M_i = P_i + A^{-1},   h_i = P_i z^_i + r_i + A^{-1} a.
     """
     a, a_cov = model.population_gaussian(g)
-    a_prec = jnp.linalg.inv(a_cov)
-    _, logdet_a = jnp.linalg.slogdet(a_cov)
+    low_a = sl.cholesky(a_cov)
+    a_prec = sl.inverse_from_cholesky(low_a)
+    logdet_a = sl.logdet_from_cholesky(low_a)
 
     def one(zh, p, ri):
-        m = p + a_prec
+        low_m = sl.cholesky(p + a_prec)
         h = p @ zh + ri + a_prec @ a
-        _, logdet_m = jnp.linalg.slogdet(m)
-        return 0.5 * (h @ jnp.linalg.solve(m, h) - logdet_m - logdet_a - a @ a_prec @ a)
+        u = sl.solve_lower(low_m, h)  # h' M^{-1} h = |L_M^{-1} h|^2
+        return 0.5 * (u @ u - sl.logdet_from_cholesky(low_m) - logdet_a - a @ a_prec @ a)
 
     terms = jax.vmap(one)(z_hat, prec, r)
     return model.log_global(g, glob) + jnp.sum(jnp.where(ok, terms, 0.0))
@@ -155,7 +155,7 @@ def _start_program(model, passes: int, laplace: bool):
     def local_mode(local_i, z0, g):
         def f(z):
             return model.log_local_prior(z, g) + model.local_log_likelihood(z, local_i)
-        return find_mode(f, z0, max_iter=100, gtol=_START_GTOL)
+        return find_mode(f, z0, max_iter=100, gtol=_START_GTOL, eigh=sl.eigh)
 
     def best_candidate(local_i, g):
         """The model's candidate start with the highest log density (``initial_candidates``)."""
