@@ -8,6 +8,7 @@ linear-Gaussian in mu), so the structured family must recover its means and cova
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
+from bayesvol.inference.joint import vi as joint_vi
 from bayesvol.inference.joint.family import LocalGlobalFamily
 from bayesvol.inference.joint.objective import (
     chunked_elbo_grad,
@@ -251,6 +253,14 @@ def test_meanfield_misses_the_coupling_that_structured_keeps():
     draws = np.concatenate([res.g[0], np.moveaxis(res.z[:, 0], 0, 1)[..., 0]], axis=1)
     assert np.max(np.abs(np.corrcoef(draws.T)[0, 1:])) < 0.05
     assert np.max(np.abs((cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov))))[0, 1:])) > 0.1
+    # the learning rate is an argument of the compiled fit, not part of it: another rate (as
+    # a retry uses) reuses the program, and the rate takes effect
+    misses = joint_vi._program.cache_info().misses
+    other = run_joint_vi(Toy(), data, jax.random.PRNGKey(1),
+                         dataclasses.replace(opts, learning_rate=0.01))
+    assert joint_vi._program.cache_info().misses == misses
+    assert other.learning_rate == 0.01
+    assert not np.array_equal(other.elbo_trace[:20], res.elbo_trace[:20])
 
 
 def test_laplace_marginal_of_the_globals_is_exact_for_a_gaussian_hierarchy():

@@ -93,10 +93,12 @@ def _chunk(opts: JointVIOptions, n: int, length: int, draws: int) -> int:
 
 
 def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
-    """The whole fit as one function of (data, key): start, VI, draws and ELBOs."""
+    """The whole fit as one function of (data, key, learning rate): start, VI, draws and
+    ELBOs. The learning rate is an argument, not part of the compiled program, so a retry at a
+    smaller rate reuses the program (a recompile cost a 10 x 500 retry 68 s)."""
     family = LocalGlobalFamily(opts.family)
 
-    def run(data: JointData, key: jax.Array):
+    def run(data: JointData, key: jax.Array, learning_rate: jax.Array):
         start = joint_start(model, data, opts.start_passes, laplace_globals(model, opts))
         params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
         k_fit, k_draw, k_elbo = jax.random.split(key, 3)
@@ -107,7 +109,7 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
             batch, every, min_iter = n, opts.eval_every or FULL_EVAL_EVERY, FULL_MIN_STEPS
         out = run_minibatch(
             family, model, data, params0, k_fit, batch_size=batch,
-            mc_samples=opts.mc_samples, learning_rate=opts.learning_rate,
+            mc_samples=opts.mc_samples, learning_rate=learning_rate,
             eval_every=every, eval_draws=opts.eval_draws, patience=opts.eval_patience,
             tol=opts.tol, max_iter=opts.max_iter, window=opts.window, chunk=chunk,
             min_iter=min_iter, grad_chunk=grad_chunk)
@@ -162,7 +164,7 @@ def _program(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
 
 
 def _call(model, opts: JointVIOptions, n: int, chunks: tuple[int, int], data: JointData,
-          key: jax.Array):
+          key: jax.Array, learning_rate: float):
     """Run the fit's program (jitted, cached in-process).
 
     Not a stored program (bayesvol._config.call_stored): with it, writing the compiled
@@ -170,7 +172,8 @@ def _call(model, opts: JointVIOptions, n: int, chunks: tuple[int, int], data: Jo
     (segmentation fault in ``executable.serialize``) twice in the full test suite, though
     never in a single test. Until that is understood a new session traces it again.
     """
-    return _program(model, opts, n, *chunks)(data, key)
+    program = _program(model, dataclasses.replace(opts, learning_rate=0.0), n, *chunks)
+    return program(data, key, jnp.asarray(learning_rate, dtype=jnp.float64))
 
 
 @dataclass
@@ -211,7 +214,7 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
     lr, retries = opts.learning_rate, 0
     while True:
         params, trace, its, conv, failed, g, z, elbo, start, elbo0, laplace = _call(
-            model, dataclasses.replace(opts, learning_rate=lr), n, chunks, data, key)
+            model, opts, n, chunks, data, key, lr)
         elbo, elbo0 = float(elbo), float(elbo0)
         diverged = not np.isfinite(elbo) or (np.isfinite(elbo0)
                                              and elbo < elbo0 - 1e-3 * abs(elbo0))
