@@ -4,8 +4,7 @@ For a symmetric positive definite A (d x d) with lower Cholesky factor L, A = L 
 
     L_jj = sqrt(A_jj - sum_{k<j} L_jk^2),   L_ij = (A_ij - sum_{k<j} L_ik L_jk) / L_jj  (i > j)
     L x = b:    x_i = (b_i - sum_{k<i} L_ik x_k) / L_ii                 (forward substitution)
-    L^T x = b:  x_i = (b_i - sum_{k>i} L_ki x_k) / L_ii                 (back substitution)
-    A^{-1} b = L^{-T} L^{-1} b,   log|A| = 2 sum_i log L_ii
+    A^{-1} = L^{-T} L^{-1},   log|A| = 2 sum_i log L_ii
 
 (Golub and Van Loan, Matrix Computations, 4th ed., algorithms 3.1.1-3.1.2 and 4.2.1.) The
 eigendecomposition of a symmetric A is the cyclic Jacobi method (ibid., section 8.5): each
@@ -93,24 +92,6 @@ def solve_lower(low: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.stack(x, -1)
 
 
-def solve_lower_transpose(low: jax.Array, b: jax.Array) -> jax.Array:
-    """x with L^T x = b; ``low`` [..., d, d] lower triangular, ``b`` [..., d] (broadcast)."""
-    if not _unrolled(low):
-        shape = jnp.broadcast_shapes(low.shape[:-2], b.shape[:-1])
-        low = jnp.broadcast_to(low, shape + low.shape[-2:])
-        return jax.scipy.linalg.solve_triangular(
-            low, jnp.broadcast_to(b, shape + b.shape[-1:])[..., None], lower=True,
-            trans=1)[..., 0]
-    d = low.shape[-1]
-    x: dict[int, jax.Array] = {}
-    for i in reversed(range(d)):
-        s = b[..., i]
-        for k in range(i + 1, d):
-            s = s - low[..., k, i] * x[k]
-        x[i] = s / low[..., i, i]
-    return jnp.stack([x[i] for i in range(d)], -1)
-
-
 def symmetric_solve(a: jax.Array, b: jax.Array) -> jax.Array:
     """A^{-1} b for symmetric non-singular ``a`` [..., d, d] (definite or not) by A = L D L^T
     without pivoting:
@@ -150,12 +131,6 @@ def symmetric_solve(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.stack([x[i] for i in range(d)], -1)
 
 
-def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
-    """A^{-1} b for symmetric positive definite ``a`` [..., d, d], ``b`` [..., d]."""
-    low = cholesky(a)
-    return solve_lower_transpose(low, solve_lower(low, b))
-
-
 def inverse_from_cholesky(low: jax.Array) -> jax.Array:
     """(L L^T)^{-1} = L^{-T} L^{-1} from the lower factor ``low`` [..., d, d]."""
     d = low.shape[-1]
@@ -173,11 +148,6 @@ def spd_inverse(a: jax.Array) -> jax.Array:
 def logdet_from_cholesky(low: jax.Array) -> jax.Array:
     """log |L L^T| = 2 sum_i log L_ii."""
     return 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)), -1)
-
-
-def spd_logdet(a: jax.Array) -> jax.Array:
-    """log |A| for symmetric positive definite ``a`` (NaN if not positive definite)."""
-    return logdet_from_cholesky(cholesky(a))
 
 
 def _rotate(a: jax.Array, v: jax.Array, p: jax.Array, q: jax.Array
@@ -229,5 +199,4 @@ def eigh(a: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 __all__ = ["JACOBI_SWEEPS", "UNROLL_MAX", "cholesky", "eigh", "inverse_from_cholesky",
-           "logdet_from_cholesky", "solve_lower", "solve_lower_transpose", "spd_inverse",
-           "spd_logdet", "spd_solve", "symmetric_solve"]
+           "logdet_from_cholesky", "solve_lower", "spd_inverse", "symmetric_solve"]
