@@ -261,6 +261,12 @@ def test_meanfield_misses_the_coupling_that_structured_keeps():
     assert joint_vi._program.cache_info().misses == misses
     assert other.learning_rate == 0.01
     assert not np.array_equal(other.elbo_trace[:20], res.elbo_trace[:20])
+    # nor is the number of draws (drawn by a program of their own): same fit, more draws
+    more = run_joint_vi(Toy(), data, jax.random.PRNGKey(1),
+                        dataclasses.replace(opts, num_draws=7000))
+    assert joint_vi._program.cache_info().misses == misses
+    assert more.g.shape[1] == 7000 and more.elbo == res.elbo
+    np.testing.assert_array_equal(more.params["g_loc"], res.params["g_loc"])
 
 
 def test_laplace_marginal_of_the_globals_is_exact_for_a_gaussian_hierarchy():

@@ -1,8 +1,10 @@
 """Prior / posterior predictive checks and shrinkage of a pooled fit (forecast/predictive.py,
 shrinkage.py, plots_pooled.py).
 
-One hier-garch VI fit per module, on a seeded ragged panel with three short histories
-(observed returns 300, 158, 97, 300, 300, 63), simulated from the model itself.
+One hier-garch VI fit per module, on a seeded ragged panel of 12 assets with short histories
+(observed returns 90 to 600), simulated from the model itself. Its shape is that of the
+pooled fits of tests/test_hier_garch.py, tests/test_score.py and the demo test, so the suite
+compiles that fit once (the tests share a compilation cache, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ N_REP = 200
 
 @pytest.fixture(scope="module")
 def sim():
-    return simulate_hier_garch(6, 300, seed=3, min_length=40)
+    return simulate_hier_garch(12, 600, seed=3, min_length=40)
 
 
 @pytest.fixture(scope="module")

@@ -240,7 +240,7 @@ def test_cli_missing_fit_exits_2(tmp_path, capsys) -> None:
 
 
 # ------------------------------------------------------------------------- hier-garch
-HIER_T, HIER_NEW = 360, 40
+HIER_T, HIER_NEW = 640, 40  # fit on 12 x 600: the shape of the other pooled tests' fits
 HIER_OPTS = {"num_draws": 40, "seed": 0}
 
 
@@ -248,7 +248,7 @@ HIER_OPTS = {"num_draws": 40, "seed": 0}
 def hier_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     """A ragged hier-garch panel: the fit part, and the held-out dates for the assets that
     have data there. One asset stops 20 dates before the fit's end and comes back."""
-    df = simulate_hier_garch(4, HIER_T, seed=3).to_frame()
+    df = simulate_hier_garch(12, HIER_T, seed=3).to_frame()
     df.index.name = "date"
     cut = HIER_T - HIER_NEW
     df.iloc[cut - 20:cut, 0] = np.nan

@@ -93,15 +93,17 @@ def _chunk(opts: JointVIOptions, n: int, length: int, draws: int) -> int:
 
 
 def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
-    """The whole fit as one function of (data, key, learning rate): start, VI, draws and
-    ELBOs. The learning rate is an argument, not part of the compiled program, so a retry at a
-    smaller rate reuses the program (a recompile cost a 10 x 500 retry 68 s)."""
+    """The whole fit as one function of (data, key, learning rate): start, VI and ELBOs. The
+    learning rate is an argument, not part of the compiled program, so a retry at a smaller
+    rate reuses the program (a recompile cost a 10 x 500 retry 68 s); the posterior draws are
+    a program of their own (``_draw_program``), so asking for another number of draws does
+    not compile the fit again (55 s for a 10 x 500 panel on 2 cores)."""
     family = LocalGlobalFamily(opts.family)
 
     def run(data: JointData, key: jax.Array, learning_rate: jax.Array):
         start = joint_start(model, data, opts.start_passes, laplace_globals(model, opts))
         params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
-        k_fit, k_draw, k_elbo = jax.random.split(key, 3)
+        k_fit, _, k_elbo = jax.random.split(key, 3)  # the second: _draw_program
         if opts.minibatch(n):
             batch, every = opts.batch_size, opts.eval_every or 5 * max(n // opts.batch_size, 1)
             min_iter = max(opts.min_epochs * max(n // opts.batch_size, 1), MIN_MINIBATCH_STEPS)
@@ -116,14 +118,11 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
         trace = out.eval_trace if opts.minibatch(n) else out.step_trace
         params, its, conv, failed = out.params, out.iterations, out.converged, out.failed
         d_g, d_l = params["g_loc"].shape[-1], params["l_loc"].shape[-1]
-        eps_g = jax.random.normal(k_draw, (opts.num_draws, d_g))
-        eps_l = jax.random.normal(jax.random.fold_in(k_draw, 1), (opts.num_draws, n, d_l))
-        g, z, laplace = _draw(family, model, opts, params, start, eps_g, eps_l)
         e_g = jax.random.normal(k_elbo, (opts.elbo_draws, d_g))
         e_l = jax.random.normal(jax.random.fold_in(k_elbo, 1), (opts.elbo_draws, n, d_l))
         elbo = full_elbo(family, model, params, e_g, e_l, data, chunk)
         elbo0 = full_elbo(family, model, params0, e_g, e_l, data, chunk)  # same eps
-        return params, trace, its, conv, failed, g, z, elbo, start, elbo0, laplace
+        return params, trace, its, conv, failed, elbo, start, elbo0
 
     return run
 
@@ -163,6 +162,22 @@ def _program(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
     return jax.jit(_run_fn(model, opts, n, chunk, grad_chunk))
 
 
+@lru_cache(maxsize=32)
+def _draw_program(model, opts: JointVIOptions):
+    """``num_draws`` draws (g, z) of the fitted family (``_draw``) from the key's second split
+    (the fit's program uses the first and the third)."""
+    family = LocalGlobalFamily(opts.family)
+
+    def draws(params: dict, start, key: jax.Array):
+        k_draw = jax.random.split(key, 3)[1]
+        n, d_l = params["l_loc"].shape[-2:]
+        eps_g = jax.random.normal(k_draw, (opts.num_draws, params["g_loc"].shape[-1]))
+        eps_l = jax.random.normal(jax.random.fold_in(k_draw, 1), (opts.num_draws, n, d_l))
+        return _draw(family, model, opts, params, start, eps_g, eps_l)
+
+    return jax.jit(draws)
+
+
 def _call(model, opts: JointVIOptions, n: int, chunks: tuple[int, int], data: JointData,
           key: jax.Array, learning_rate: float):
     """Run the fit's program (jitted, cached in-process).
@@ -172,7 +187,8 @@ def _call(model, opts: JointVIOptions, n: int, chunks: tuple[int, int], data: Jo
     (segmentation fault in ``executable.serialize``) twice in the full test suite, though
     never in a single test. Until that is understood a new session traces it again.
     """
-    program = _program(model, dataclasses.replace(opts, learning_rate=0.0), n, *chunks)
+    fit_opts = dataclasses.replace(opts, learning_rate=0.0, num_draws=0)  # runtime / drawn apart
+    program = _program(model, fit_opts, n, *chunks)
     return program(data, key, jnp.asarray(learning_rate, dtype=jnp.float64))
 
 
@@ -213,7 +229,7 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
     # observations each went from -1784 to -3313 at 0.03 and to -1772 at 0.01).
     lr, retries = opts.learning_rate, 0
     while True:
-        params, trace, its, conv, failed, g, z, elbo, start, elbo0, laplace = _call(
+        params, trace, its, conv, failed, elbo, start, elbo0 = _call(
             model, opts, n, chunks, data, key, lr)
         elbo, elbo0 = float(elbo), float(elbo0)
         diverged = not np.isfinite(elbo) or (np.isfinite(elbo0)
@@ -221,6 +237,8 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
         if not (diverged or bool(failed)) or retries == MAX_RETRIES:
             break
         lr, retries = lr / 3.0, retries + 1
+    g, z, laplace = _draw_program(model, dataclasses.replace(opts, learning_rate=0.0))(
+        params, start, key)
     jax.block_until_ready(z)
     its = int(its)
     trace = np.asarray(trace)
