@@ -146,12 +146,16 @@ def proc_peak_mb(pid: int) -> float | None:
 
 
 def run_speed_size(spec: dict, timeout: int) -> dict:
-    """The worker in a fresh process; if it runs past ``timeout``, it is killed and the
-    result says so, with its peak memory so far (polled from /proc where available)."""
+    """The worker in a fresh process with an empty compilation cache of its own, so its first
+    fit is cold (compiled from scratch, whatever earlier runs left in the user's cache); if
+    it runs past ``timeout``, it is killed and the result says so, with its peak memory so
+    far (polled from /proc where available)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", json.dumps(spec)]
     t0 = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.TemporaryDirectory(prefix="hier_garch_cache_") as cache:
+        env = dict(os.environ, BAYESVOL_CACHE_DIR=cache)
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
         peak = None
         while p.poll() is None and time.perf_counter() - t0 < timeout:
             peak = proc_peak_mb(p.pid) or peak
@@ -754,7 +758,8 @@ def write(out_dir: Path, info: dict, cfg: dict, args, results: dict, t_start: fl
             f"{k} {v['date']} ({v['seconds']:.0f} s, load {v['loadavg'][0][0]:.1f} -> "
             f"{v['loadavg'][1][0]:.1f})" for k, v in results.items()) + ".",
         "Speed: each N x T runs in a fresh Python process (simulate_hier_garch(N, T, seed=0), "
-        "ragged); 'cold' is its first bv.fit (compilation included), 'warm' the median of the "
+        "ragged); 'cold' is its first bv.fit (compilation included; from an empty "
+        "compilation cache of its own since 2026-12-01 06:20), 'warm' the median of the "
         "next seeds; CPU seconds are the process's user + system time during the fit (all "
         "threads); peak RSS is the process's ru_maxrss (simulated data included). The Pyro "
         "baseline is the seed's model with an AutoNormal guide, Adam(0.01), one untimed "

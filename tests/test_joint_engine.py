@@ -269,6 +269,24 @@ def test_meanfield_misses_the_coupling_that_structured_keeps():
     np.testing.assert_array_equal(more.params["g_loc"], res.params["g_loc"])
 
 
+def test_minibatch_fits_that_draw_globals_from_q_warn():
+    """Minibatch q(g) is far from full batch's (benchmarks/hier_garch.py): a minibatch fit
+    drawing from it warns; full batch, or the Laplace globals, do not."""
+    from bayesvol.inference.joint.vi import minibatch_globals_warning
+    from bayesvol.models.hier_garch import HierGarchModel
+
+    hier, mini = HierGarchModel(), JointVIOptions(batch_size=4)
+    assert minibatch_globals_warning(Toy(), mini, 12)  # no Gaussian population: q(g)
+    assert "batch_size=4 of 12" in minibatch_globals_warning(hier, dataclasses.replace(
+        mini, globals="vi"), 12)
+    assert minibatch_globals_warning(hier, mini, 12) is None  # auto: Laplace globals
+    assert minibatch_globals_warning(Toy(), mini, 4) is None  # batch covers the panel
+    assert minibatch_globals_warning(Toy(), JointVIOptions(), 12) is None
+    with pytest.warns(UserWarning, match="own q\\(g\\)"):
+        run_joint_vi(Toy(), _toy_data(12), jax.random.PRNGKey(0),
+                     dataclasses.replace(mini, max_iter=20, min_epochs=1, num_draws=10))
+
+
 def test_laplace_marginal_of_the_globals_is_exact_for_a_gaussian_hierarchy():
     """With Gaussian likelihoods the start's summaries are exact, so the Laplace marginal of
     mu (inference/joint/start.py) is its exact posterior; globals="laplace" draws from it and
