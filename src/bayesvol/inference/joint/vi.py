@@ -231,13 +231,13 @@ def run_joint_vi(model, data: JointData, key: jax.Array, opts: JointVIOptions) -
     """Fit the local-global family to a joint model (module docstring)."""
     t0 = time.perf_counter()
     n = n_assets(data)
-    message = minibatch_globals_warning(model, opts, n)
-    if message:
-        warnings.warn(message, UserWarning, stacklevel=2)
     if opts.family == "fullrank":
         from .dense import run_dense_vi
 
         return run_dense_vi(model, data, key, opts)
+    message = minibatch_globals_warning(model, opts, n)
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
     length = max(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(data.local))
     # assets per chunk: of the full-data evaluations, and of a full-batch step's gradient
     chunks = (_chunk(opts, n, length, max(opts.elbo_draws, opts.eval_draws)),
