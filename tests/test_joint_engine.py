@@ -9,6 +9,7 @@ linear-Gaussian in mu), so the structured family must recover its means and cova
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,6 +27,8 @@ from bayesvol.inference.joint.objective import (
     global_elbo,
     local_elbo,
     split_minibatch_elbo,
+    surrogate_mean,
+    surrogate_value,
     take_assets,
 )
 from bayesvol.inference.joint.vi import JointVIOptions, run_joint_vi
@@ -200,6 +203,67 @@ def test_split_minibatch_estimate_is_unbiased_with_exact_local_gradients():
         np.testing.assert_allclose(mean_grad, np.asarray(g_full[k]), rtol=1e-10, atol=1e-12)
 
 
+def _toy_surrogate(n, exact=True):
+    """The start's quadratic likelihood summaries of the toy (exact: its likelihood is
+    Gaussian), or a deliberately wrong one (shifted and rescaled)."""
+    from bayesvol.inference.joint.start import joint_start
+
+    surr = joint_start(Toy(), _toy_data(n)).surrogate
+    if exact:
+        return surr
+    return surr._replace(z=surr.z + 0.4, prec=0.5 * surr.prec, grad=surr.grad - 0.3)
+
+
+def test_surrogate_mean_is_the_expectation_of_the_surrogate_under_q():
+    fam, gp, lp, _, _ = _toy_structured(5, draws=1, seed=0)
+    surr = _toy_surrogate(5, exact=False)
+    eps_g = jax.random.normal(jax.random.PRNGKey(3), (200_000, 1))
+    eps_l = jax.random.normal(jax.random.PRNGKey(4), (200_000, 5, 1))
+    _, z = fam.sample({**gp, **lp}, eps_g, eps_l)
+    mc = np.asarray(jax.vmap(lambda z_s: surrogate_value(surr, z_s))(z)).mean(0)
+    exact = np.asarray(surrogate_mean(fam, {**gp, **lp}, surr))
+    np.testing.assert_allclose(exact, mc, rtol=0.01, atol=0.01)
+    assert np.ptp(exact) > 0.5  # the assets differ, so the check is not of a constant
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_control_variate_estimate_is_unbiased_and_exact_for_a_quadratic_likelihood(exact):
+    """With the surrogate as a control variate the batch estimates still average to the
+    full-data ELBO and gradient (any surrogate); with the toy's exact one the likelihood
+    residual vanishes, so every batch gives the same global gradient: no batch noise."""
+    import itertools
+
+    model, data = Toy(), _toy_data(6)
+    fam, gp, lp, eps_g, eps_l = _toy_structured(6, draws=4, seed=0)
+    surr = _toy_surrogate(6, exact)
+    est = lambda a, c, idx: split_minibatch_elbo(  # noqa: E731
+        fam, model, a, lp, c, idx, eps_g, eps_l, take_assets(data.local, idx), data.glob,
+        3.0, surr)
+    values, grads = [], []
+    for b in itertools.combinations(range(6), 2):
+        idx = jnp.asarray(b)
+        v, (gg, _) = jax.value_and_grad(est, argnums=(0, 1))(gp, take_assets(lp, idx), idx)
+        values.append(float(v))
+        grads.append(np.asarray(gg["g_logd"]))
+    # the full-batch (chunked) estimate with the same surrogate and eps is their average
+    v_all, (g_all, _) = chunked_elbo_grad(fam, model, gp, lp, eps_g, eps_l, data, 4, surr)
+    assert np.mean(values) == pytest.approx(float(v_all), rel=1e-12)
+    np.testing.assert_allclose(np.mean(grads, axis=0), np.asarray(g_all["g_logd"]), rtol=1e-10)
+    if not exact:
+        assert np.ptp(grads) > 1e-3
+        return
+    # (exact up to the start's mode tolerance, gtol 1e-4 per asset)
+    assert np.ptp(values) < 1e-5 and np.ptp(grads) < 1e-5
+    # nor Monte Carlo noise in the likelihood terms: other local draws move the estimate only
+    # through the sampled prior terms, far less than the plain estimate moves
+    others = [jax.random.normal(jax.random.PRNGKey(k), eps_l.shape) for k in range(20)]
+    cv = [float(chunked_elbo_grad(fam, model, gp, lp, eps_g, e, data, 4, surr)[0])
+          for e in others]
+    plain = [float(full_elbo(fam, model, {**gp, **lp}, eps_g, e, data, chunk=6))
+             for e in others]
+    assert np.std(cv) < 0.5 * np.std(plain)
+
+
 def test_chunked_full_batch_gradient_equals_the_one_pass_gradient():
     """The full-batch step's gradient assembled chunk by chunk (padded last chunk) is the
     gradient of the full-data ELBO estimate in one pass, value included."""
@@ -316,3 +380,44 @@ def test_laplace_marginal_of_the_globals_is_exact_for_a_gaussian_hierarchy():
 def test_globals_option_is_checked():
     with pytest.raises(ValueError, match="globals must be one of"):
         JointVIOptions(globals="exact")
+
+
+def test_closed_form_population_terms_are_the_expectation_over_the_blocks():
+    """expected_local_priors with closed_form (a Gaussian population, hier-garch's mvn) is the
+    Monte Carlo average of log p(z_i | g) over q(z_i | g), per draw of g and asset."""
+    from bayesvol.inference.joint.objective import expected_local_priors
+    from bayesvol.models.hier_garch import HierGarchModel
+
+    model, fam = HierGarchModel(), LocalGlobalFamily("structured")
+    rng = np.random.default_rng(0)
+    n, dg, dl = 4, model.global_dim, model.local_dim
+    p = fam.init(jnp.asarray(0.1 * rng.normal(size=dg)), 0.01 * jnp.eye(dg),
+                 jnp.asarray(rng.normal(size=(n, dl))),
+                 jnp.broadcast_to(0.05 * jnp.eye(dl), (n, dl, dl)))
+    p = {k: jnp.asarray(v + 0.1 * rng.normal(size=v.shape)) for k, v in p.items()}
+    g, g_dev = fam.sample_global(p, jnp.asarray(rng.normal(size=(3, dg))))
+    exact = np.asarray(expected_local_priors(fam, model, p, g, g_dev, jnp.zeros((3, n, dl))))
+    eps = jax.random.normal(jax.random.PRNGKey(0), (100_000, 3, n, dl))
+    mc = np.asarray(jax.vmap(lambda e: expected_local_priors(
+        fam, model, p, g, g_dev, e, closed_form=False))(eps)).mean(0)
+    assert exact.shape == (3, n)
+    np.testing.assert_allclose(exact, mc, atol=0.05)
+    assert np.ptp(exact) > 1.0
+
+
+def test_variance_reduction_option_fits_the_toy():
+    """variance_reduction=True (control variate, more draws of g) runs the whole fit, full
+    batch and minibatch, and lands on the exact posterior means of the toy."""
+    data = _toy_data(12)
+    mean, cov = _exact_posterior(data)
+    sd = np.sqrt(np.diag(cov))
+    for batch in (None, 4):
+        opts = JointVIOptions(variance_reduction=True, batch_size=batch, mc_samples=8,
+                              max_iter=3000, num_draws=4000, learning_rate=0.01,
+                              eval_patience=10, window=50 if batch is None else 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # minibatch q(g) warning
+            res = run_joint_vi(Toy(), data, jax.random.PRNGKey(1), opts)
+        draws = np.concatenate([res.g[0], np.moveaxis(res.z[:, 0], 0, 1)[..., 0]], axis=1)
+        assert np.isfinite(res.elbo) and not res.failed
+        assert np.all(np.abs(draws.mean(0) - mean) < 0.2 * sd)

@@ -49,6 +49,7 @@ import optax
 
 from .objective import (
     JointData,
+    LikelihoodSurrogate,
     chunked_elbo_grad,
     full_elbo,
     n_assets,
@@ -90,13 +91,18 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
                   batch_size: int, mc_samples: int, learning_rate: float, eval_every: int,
                   eval_draws: int, patience: int, tol: float, max_iter: int, window: int,
                   chunk: int, min_iter: int, grad_chunk: int = 0,
-                  max_bad: int = 20) -> MinibatchOutput:
+                  max_bad: int = 20, global_draws: int = 0,
+                  surrogate: LikelihoodSurrogate | None = None) -> MinibatchOutput:
     """Minibatch VI from ``params0`` (module docstring); a pure function, jit-able.
 
     ``batch_size`` = N is full-batch VI under the same averaging and stopping rule; then a
     ``grad_chunk`` in (0, N) computes each step's gradient ``grad_chunk`` assets at a time
     (objective.py, ``chunked_elbo_grad``: the same gradient, memory of one chunk).
-    ``chunk``: assets per chunk of the full-data evaluations.
+    ``chunk``: assets per chunk of the full-data evaluations. ``surrogate``: the likelihood
+    terms of each step's gradient and of the evaluations as a control variate (objective.py).
+    ``global_draws``: draws of g for the population terms (at least ``mc_samples``, resp.
+    ``eval_draws``; the likelihood terms use the first of them, objective.py
+    ``local_elbo``): those terms cost O(N d^2) per draw, not O(N T).
     """
     n = n_assets(data)
     b = int(batch_size)
@@ -115,14 +121,15 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
     d_g = params0["g_loc"].shape[-1]
     d_l = params0["l_loc"].shape[-1]
     k_eval, key = jax.random.split(key)
-    eval_eps = (jax.random.normal(k_eval, (eval_draws, d_g)),
+    s_g, s_eval = max(mc_samples, global_draws), max(eval_draws, global_draws)
+    eval_eps = (jax.random.normal(k_eval, (s_eval, d_g)),
                 jax.random.normal(jax.random.fold_in(k_eval, 1), (eval_draws, n, d_l)))
     max_iter = max(max_iter, 2 * min_iter)  # room to confirm convergence after min_epochs
     n_evals = max_iter // eval_every + 1
 
     def objective(gp, lpb, lp, idx, local_b, eps_g, eps_l):
         return split_minibatch_elbo(family, model, gp, lp, lpb, idx, eps_g, eps_l, local_b,
-                                    data.glob, scale)
+                                    data.glob, scale, surrogate)
 
     def cond(s: _State):
         return ((s.it < max_iter) & (s.stall < patience) & (s.bad < max_bad))
@@ -136,11 +143,11 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         else:  # full batch
             perm = idx = s.perm
         lpb = take_assets(s.lp, idx)
-        eps_g = jax.random.normal(k_eps, (mc_samples, d_g))
+        eps_g = jax.random.normal(k_eps, (s_g, d_g))
         eps_l = jax.random.normal(jax.random.fold_in(k_eps, 1), (mc_samples, n, d_l))
         if b == n and 0 < grad_chunk < n:
             value, (gg, gl) = chunked_elbo_grad(family, model, s.gp, s.lp, eps_g, eps_l,
-                                                data, grad_chunk)
+                                                data, grad_chunk, surrogate)
         else:
             value, (gg, gl) = jax.value_and_grad(objective, argnums=(0, 1))(
                 s.gp, lpb, s.lp, idx, take_assets(data.local, idx), eps_g, eps_l)
@@ -174,7 +181,8 @@ def run_minibatch(family, model, data: JointData, params0: dict, key: jax.Array,
         do_eval = (s.it + 1) % eval_every == 0
 
         def evaluate(_):
-            return full_elbo(family, model, {**g_avg, **l_avg}, *eval_eps, data, chunk)
+            return full_elbo(family, model, {**g_avg, **l_avg}, *eval_eps, data, chunk,
+                             surrogate)
 
         val = jax.lax.cond(do_eval, evaluate, lambda _: jnp.nan, None)
         j = (s.it + 1) // eval_every - 1

@@ -36,6 +36,9 @@ too small. 3 costs no likelihood evaluations, so it runs to convergence.
    the same summaries (``laplace_marginal``): the fit may draw its globals from it
    (inference/joint/vi.py).
 
+Step 2's summaries are returned too (``JointStart.surrogate``): VI uses them as a control
+variate of the likelihood terms (objective.py).
+
 The family starts at m_g = g, cov_g = ``model.global_start_cov``, m_i, L_i = chol V_i (or the
 last pass's modes and Laplace covariances) and B_i = 0.
 """
@@ -51,7 +54,7 @@ import numpy as np
 
 from ... import small_linalg as sl
 from ..mode import ModeResult, find_mode
-from .objective import JointData
+from .objective import JointData, LikelihoodSurrogate
 
 
 class JointStart(NamedTuple):
@@ -62,6 +65,7 @@ class JointStart(NamedTuple):
     ok: jax.Array  # [N] first-pass modes found (finite, -H positive definite, stationary)
     unpooled: jax.Array  # [N, d_l] the first pass's modes (weak population: nearly unpooled)
     marginal: ModeResult | None = None  # Laplace approximation of p(g | y) (laplace_marginal)
+    surrogate: LikelihoodSurrogate | None = None  # step 2's summaries (objective.py)
 
 
 _CHUNK_NUMBERS = 2**21  # per-asset series values held at once by the local mode search
@@ -195,7 +199,10 @@ def _start_program(model, passes: int, laplace: bool):
                 return g, z, cov
 
             g, m, v = jax.lax.fori_loop(0, passes, body, (g, m, v))
-        return JointStart(g, model.global_start_cov(g, ok), m, v, ok, z_hat, marginal)
+        level = jax.vmap(model.local_log_likelihood)(z_hat, data.local)
+        level = jnp.where(ok & jnp.isfinite(level), level, 0.0)
+        return JointStart(g, model.global_start_cov(g, ok), m, v, ok, z_hat, marginal,
+                          LikelihoodSurrogate(z_hat, prec, r, level))
 
     return jax.jit(run)
 

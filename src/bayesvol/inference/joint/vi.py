@@ -74,6 +74,10 @@ class JointVIOptions:
     num_draws: int = 1000
     elbo_draws: int = 16
     start_passes: int = 0
+    variance_reduction: bool = False  # objective.py: the start's quadratic likelihood
+    #   surrogates as a control variate, the population terms in closed form (Gaussian
+    #   population) and global_draws draws of g for them; experimental, see docs/inference.md
+    global_draws: int = 32  # with variance_reduction
     chunk_assets: int = 0  # assets per chunk of evaluations and full-batch gradients (0: auto)
     globals: str = "auto"  # draws of g: laplace | vi | auto (laplace if the population is
     #                        Gaussian, model.gaussian_population); see _draw
@@ -105,6 +109,8 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
         start = joint_start(model, data, opts.start_passes, laplace_globals(model, opts))
         params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
         k_fit, _, k_elbo = jax.random.split(key, 3)  # the second: _draw_program
+        surrogate = start.surrogate if opts.variance_reduction else None
+        g_draws = opts.global_draws if opts.variance_reduction else 0
         if opts.minibatch(n):
             batch, every = opts.batch_size, opts.eval_every or 5 * max(n // opts.batch_size, 1)
             min_iter = max(opts.min_epochs * max(n // opts.batch_size, 1), MIN_MINIBATCH_STEPS)
@@ -115,14 +121,14 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
             mc_samples=opts.mc_samples, learning_rate=learning_rate,
             eval_every=every, eval_draws=opts.eval_draws, patience=opts.eval_patience,
             tol=opts.tol, max_iter=opts.max_iter, window=opts.window, chunk=chunk,
-            min_iter=min_iter, grad_chunk=grad_chunk)
+            min_iter=min_iter, grad_chunk=grad_chunk, global_draws=g_draws, surrogate=surrogate)
         trace = out.eval_trace if opts.minibatch(n) else out.step_trace
         params, its, conv, failed = out.params, out.iterations, out.converged, out.failed
         d_g, d_l = params["g_loc"].shape[-1], params["l_loc"].shape[-1]
-        e_g = jax.random.normal(k_elbo, (opts.elbo_draws, d_g))
+        e_g = jax.random.normal(k_elbo, (max(opts.elbo_draws, g_draws), d_g))
         e_l = jax.random.normal(jax.random.fold_in(k_elbo, 1), (opts.elbo_draws, n, d_l))
-        elbo = full_elbo(family, model, params, e_g, e_l, data, chunk)
-        elbo0 = full_elbo(family, model, params0, e_g, e_l, data, chunk)  # same eps
+        elbo = full_elbo(family, model, params, e_g, e_l, data, chunk, surrogate)
+        elbo0 = full_elbo(family, model, params0, e_g, e_l, data, chunk, surrogate)  # same eps
         return params, trace, its, conv, failed, elbo, start, elbo0
 
     return run
