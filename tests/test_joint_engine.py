@@ -208,7 +208,7 @@ def _toy_surrogate(n, exact=True):
     Gaussian), or a deliberately wrong one (shifted and rescaled)."""
     from bayesvol.inference.joint.start import joint_start
 
-    surr = joint_start(Toy(), _toy_data(n)).surrogate
+    surr = joint_start(Toy(), _toy_data(n), surrogate=True).surrogate
     if exact:
         return surr
     return surr._replace(z=surr.z + 0.4, prec=0.5 * surr.prec, grad=surr.grad - 0.3)

@@ -155,7 +155,7 @@ def laplace_marginal(model, g, z_hat, prec, r, ok, glob) -> ModeResult:
 
 
 @lru_cache(maxsize=32)
-def _start_program(model, passes: int, laplace: bool):
+def _start_program(model, passes: int, laplace: bool, surrogate: bool = False):
     def local_mode(local_i, z0, g):
         def f(z):
             return model.log_local_prior(z, g) + model.local_log_likelihood(z, local_i)
@@ -199,15 +199,19 @@ def _start_program(model, passes: int, laplace: bool):
                 return g, z, cov
 
             g, m, v = jax.lax.fori_loop(0, passes, body, (g, m, v))
-        level = jax.vmap(model.local_log_likelihood)(z_hat, data.local)
-        level = jnp.where(ok & jnp.isfinite(level), level, 0.0)
-        return JointStart(g, model.global_start_cov(g, ok), m, v, ok, z_hat, marginal,
-                          LikelihoodSurrogate(z_hat, prec, r, level))
+        surr = None
+        if surrogate:  # one more likelihood pass, only when a fit uses the surrogates
+            level = jax.vmap(model.local_log_likelihood)(z_hat, data.local)
+            level = jnp.where(ok & jnp.isfinite(level), level, 0.0)
+            surr = LikelihoodSurrogate(z_hat, prec, r, level)
+        return JointStart(g, model.global_start_cov(g, ok), m, v, ok, z_hat, marginal, surr)
 
     return jax.jit(run)
 
 
-def joint_start(model, data: JointData, passes: int = 0, laplace: bool = False) -> JointStart:
+def joint_start(model, data: JointData, passes: int = 0, laplace: bool = False,
+                surrogate: bool = False) -> JointStart:
     """Start values for the local-global family (module docstring); with ``laplace``, also
-    the globals' Laplace marginal (step 5; only a fit that draws its globals from it asks)."""
-    return _start_program(model, passes, laplace)(data)
+    the globals' Laplace marginal (step 5; only a fit that draws its globals from it asks);
+    with ``surrogate``, step 2's summaries as ``JointStart.surrogate`` (else None)."""
+    return _start_program(model, passes, laplace, surrogate)(data)

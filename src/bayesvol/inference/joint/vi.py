@@ -106,7 +106,8 @@ def _run_fn(model, opts: JointVIOptions, n: int, chunk: int, grad_chunk: int):
     family = LocalGlobalFamily(opts.family)
 
     def run(data: JointData, key: jax.Array, learning_rate: jax.Array):
-        start = joint_start(model, data, opts.start_passes, laplace_globals(model, opts))
+        start = joint_start(model, data, opts.start_passes, laplace_globals(model, opts),
+                            opts.variance_reduction)
         params0 = family.init(start.g, start.cov_g, start.z, start.cov_z)
         k_fit, _, k_elbo = jax.random.split(key, 3)  # the second: _draw_program
         surrogate = start.surrogate if opts.variance_reduction else None
