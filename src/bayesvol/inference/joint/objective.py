@@ -70,7 +70,7 @@ def surrogate_value(surrogate: LikelihoodSurrogate, z: jax.Array) -> jax.Array:
 
 def surrogate_mean(family, params: dict, surrogate: LikelihoodSurrogate) -> jax.Array:
     """E_q[s_i(z_i)] in closed form, [n]: with q's marginal z_i ~ N(m_i, S_i) (family.py),
-    r_i^T (m_i - z^_i) - ((m_i - z^_i)^T P_i (m_i - z^_i) + tr(P_i S_i)) / 2."""
+    c_i + r_i^T (m_i - z^_i) - ((m_i - z^_i)^T P_i (m_i - z^_i) + tr(P_i S_i)) / 2."""
     _, _, m, cov = family.marginals(params)
     return (surrogate_value(surrogate, m)
             - 0.5 * jnp.einsum("nij,nji->n", surrogate.prec, cov))

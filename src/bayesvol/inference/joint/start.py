@@ -36,8 +36,9 @@ too small. 3 costs no likelihood evaluations, so it runs to convergence.
    the same summaries (``laplace_marginal``): the fit may draw its globals from it
    (inference/joint/vi.py).
 
-Step 2's summaries are returned too (``JointStart.surrogate``): VI uses them as a control
-variate of the likelihood terms (objective.py).
+If asked (``surrogate``), step 2's summaries are returned too (``JointStart.surrogate``): VI
+with ``variance_reduction`` uses them as a control variate of the likelihood terms
+(objective.py).
 
 The family starts at m_g = g, cov_g = ``model.global_start_cov``, m_i, L_i = chol V_i (or the
 last pass's modes and Laplace covariances) and B_i = 0.
