@@ -377,9 +377,52 @@ def test_laplace_marginal_of_the_globals_is_exact_for_a_gaussian_hierarchy():
         max_iter=100, num_draws=10)).laplace_globals  # auto: the toy declares no Gaussian
 
 
+def _family_joint(p):
+    """Mean and dense covariance of (g, z_1..z_N) under the structured family (d_g = d_l = 1):
+    Cov(z_i, g) = B_i Cov g, Cov(z_i, z_j) = B_i Cov g B_j^T + [i = j] L_i L_i^T."""
+    fam = LocalGlobalFamily("structured")
+    lg, ll = np.asarray(fam.global_chol(p)), np.asarray(fam.local_chol(p))
+    b = np.asarray(p["l_B"])[:, 0, 0]
+    vg = (lg @ lg.T)[0, 0]
+    col = np.concatenate([[1.0], b])
+    cov = vg * np.outer(col, col)
+    cov[1:, 1:] += np.diag((ll @ np.swapaxes(ll, 1, 2))[:, 0, 0])
+    return np.concatenate([np.asarray(p["g_loc"]), np.asarray(p["l_loc"])[:, 0]]), cov
+
+
+def test_laplace_start_is_the_exact_posterior_for_a_gaussian_hierarchy():
+    """global_start="laplace" (start.py, step 6) starts q(g) at the Laplace marginal, each
+    block at its posterior given that g and B_i at that posterior mean's slope in g: with
+    Gaussian likelihoods each piece is exact, so the start is the exact joint posterior,
+    the coupling B_i included. The default start is not (narrow q(g), B_i = 0)."""
+    from bayesvol.inference.joint.start import joint_start
+
+    data = _toy_data(12)
+    mean, cov = _exact_posterior(data)
+    fam = LocalGlobalFamily("structured")
+    start = joint_start(Toy(), data, global_start="laplace")
+    m, c = _family_joint(fam.init(start.g, start.cov_g, start.z, start.cov_z, start.slope))
+    np.testing.assert_allclose(m, mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c, cov, rtol=1e-5, atol=1e-9)
+    default = joint_start(Toy(), data)
+    assert default.slope is None
+    _, c0 = _family_joint(fam.init(default.g, default.cov_g, default.z, default.cov_z))
+    assert np.max(np.abs(c0[0, 1:] - cov[0, 1:])) > 0.5 * np.max(np.abs(cov[0, 1:]))
+    # and a fit from there stays there (full batch)
+    opts = JointVIOptions(global_start="laplace", mc_samples=8, max_iter=3000,
+                          num_draws=20000, learning_rate=0.01, eval_patience=10, window=50)
+    res = run_joint_vi(Toy(), data, jax.random.PRNGKey(1), opts)
+    draws = np.concatenate([res.g[0], np.moveaxis(res.z[:, 0], 0, 1)[..., 0]], axis=1)
+    sd = np.sqrt(np.diag(cov))
+    assert res.converged and np.all(np.abs(draws.mean(0) - mean) < 0.15 * sd)
+    np.testing.assert_allclose(draws.std(0), sd, rtol=0.1)
+
+
 def test_globals_option_is_checked():
     with pytest.raises(ValueError, match="globals must be one of"):
         JointVIOptions(globals="exact")
+    with pytest.raises(ValueError, match="global_start must be"):
+        JointVIOptions(global_start="mode")
 
 
 def test_closed_form_population_terms_are_the_expectation_over_the_blocks():

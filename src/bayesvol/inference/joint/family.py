@@ -62,8 +62,10 @@ class LocalGlobalFamily:
     def full(self) -> bool:
         return self.variant != "meanfield"
 
-    def init(self, m_g: jax.Array, cov_g: jax.Array, m_l: jax.Array, cov_l: jax.Array) -> dict:
-        """Parameters from means and covariances: g block [d_g], [d_g, d_g]; locals [N, d_l]..."""
+    def init(self, m_g: jax.Array, cov_g: jax.Array, m_l: jax.Array, cov_l: jax.Array,
+             slope: jax.Array | None = None) -> dict:
+        """Parameters from means and covariances: g block [d_g], [d_g, d_g]; locals [N, d_l]...;
+        B_i from ``slope`` [N, d_l, d_g] (structured only; default 0)."""
         lg, ll = _psd_chol(cov_g), _psd_chol(cov_l)
         p = {"g_loc": m_g, "g_logd": jnp.log(jnp.diagonal(lg)),
              "l_loc": m_l, "l_logd": jnp.log(jnp.diagonal(ll, axis1=-2, axis2=-1))}
@@ -71,7 +73,8 @@ class LocalGlobalFamily:
             p["g_off"] = jnp.tril(lg, -1)
             p["l_off"] = jnp.tril(ll, -1)
         if self.variant == "structured":
-            p["l_B"] = jnp.zeros(m_l.shape + m_g.shape)
+            p["l_B"] = (jnp.zeros(m_l.shape + m_g.shape) if slope is None
+                        else jnp.asarray(slope, m_l.dtype))
         return p
 
     def global_chol(self, p: dict) -> jax.Array:

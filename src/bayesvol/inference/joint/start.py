@@ -36,12 +36,16 @@ too small. 3 costs no likelihood evaluations, so it runs to convergence.
    the same summaries (``laplace_marginal``): the fit may draw its globals from it
    (inference/joint/vi.py).
 
+6. If asked (``global_start="laplace"``), the family starts at that marginal instead of the
+   EM's point: q(g) = N(its mode, its covariance), each block at its Gaussian posterior given
+   that g, and B_i at the slope d m_i / d g of that posterior mean (``laplace_global_start``).
+
 If asked (``surrogate``), step 2's summaries are returned too (``JointStart.surrogate``): VI
 with ``variance_reduction`` uses them as a control variate of the likelihood terms
 (objective.py).
 
 The family starts at m_g = g, cov_g = ``model.global_start_cov``, m_i, L_i = chol V_i (or the
-last pass's modes and Laplace covariances) and B_i = 0.
+last pass's modes and Laplace covariances) and B_i = 0, or as in step 6.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class JointStart(NamedTuple):
     unpooled: jax.Array  # [N, d_l] the first pass's modes (weak population: nearly unpooled)
     marginal: ModeResult | None = None  # Laplace approximation of p(g | y) (laplace_marginal)
     surrogate: LikelihoodSurrogate | None = None  # step 2's summaries (objective.py)
+    slope: jax.Array | None = None  # [N, d_l, d_g] d m_i / d g at g (global_start="laplace")
 
 
 _CHUNK_NUMBERS = 2**21  # per-asset series values held at once by the local mode search
@@ -93,26 +98,30 @@ def gaussian_summaries(model, z_hat, cov, ok, g0):
     return jax.vmap(one)(z_hat, cov, ok)
 
 
+def conditional_blocks(model, g, z_hat, prec, r):
+    """The E-step of step 3: each block's Gaussian posterior given g under the summaries,
+    (m_i [N, d], V_i [N, d, d]) with V_i = (P_i + A^{-1})^{-1}, m_i = V_i (P_i z^_i + r_i +
+    A^{-1} a), (a, A) = ``population_gaussian(g)``."""
+    eye = jnp.eye(z_hat.shape[-1])
+    a, a_cov = model.population_gaussian(g)
+    a_prec = sl.spd_inverse(a_cov)
+
+    def one(zh, p, ri):
+        v = sl.spd_inverse(p + a_prec + 1e-12 * eye)
+        return v @ (p @ zh + ri + a_prec @ a), v
+
+    return jax.vmap(one)(z_hat, prec, r)
+
+
 def random_effects_em(model, z_hat, prec, r, ok, g, glob, iterations: int = EM_ITERATIONS):
     """EM of step 3: returns (g, m [N, d], V [N, d, d])."""
-    eye = jnp.eye(z_hat.shape[-1])
-
-    def e_step(g):
-        a, a_cov = model.population_gaussian(g)
-        a_prec = sl.spd_inverse(a_cov)
-
-        def one(zh, p, ri):
-            v = sl.spd_inverse(p + a_prec + 1e-12 * eye)
-            return v @ (p @ zh + ri + a_prec @ a), v
-
-        return jax.vmap(one)(z_hat, prec, r)
 
     def body(_, g):
-        m, v = e_step(g)
+        m, v = conditional_blocks(model, g, z_hat, prec, r)
         return model.globals_from_moments(m, v, ok, glob)
 
     g = jax.lax.fori_loop(0, iterations, body, g)
-    m, v = e_step(g)
+    m, v = conditional_blocks(model, g, z_hat, prec, r)
     return g, m, v
 
 
@@ -155,8 +164,23 @@ def laplace_marginal(model, g, z_hat, prec, r, ok, glob) -> ModeResult:
                      max_iter=50, gtol=1e-6)
 
 
+def laplace_global_start(model, marginal: ModeResult, g, m, v, z_hat, prec, r):
+    """Step 6: the start at the globals' Laplace marginal, if its mode was found: g and its
+    covariance from it, each block's (m_i, V_i) given that g (``conditional_blocks``) and
+    the slope B_i = d m_i / d g there, the summaries' own linear dependence of a block's mean
+    on the globals, as the start of the structured family's B_i. Otherwise (g, m, V) as they
+    were and B_i = 0. Returns (g, whether the marginal was used, m, V, B)."""
+    ok = marginal.ok & jnp.all(jnp.isfinite(marginal.cov))
+    g_lap = jnp.where(ok, marginal.z, g)
+    m_lap, v_lap = conditional_blocks(model, g_lap, z_hat, prec, r)
+    slope = jax.jacfwd(lambda x: conditional_blocks(model, x, z_hat, prec, r)[0])(g_lap)
+    slope = jnp.where(ok & jnp.isfinite(slope), slope, 0.0)
+    return (g_lap, ok, jnp.where(ok, m_lap, m), jnp.where(ok, v_lap, v), slope)
+
+
 @lru_cache(maxsize=32)
-def _start_program(model, passes: int, laplace: bool, surrogate: bool = False):
+def _start_program(model, passes: int, laplace: bool, surrogate: bool = False,
+                   global_start: str = "em"):
     def local_mode(local_i, z0, g):
         def f(z):
             return model.log_local_prior(z, g) + model.local_log_likelihood(z, local_i)
@@ -189,8 +213,13 @@ def _start_program(model, passes: int, laplace: bool, surrogate: bool = False):
         z_hat = jnp.where(ok[:, None], first.z, z0)
         prec, r = gaussian_summaries(model, z_hat, first.cov, ok, g0)
         g, m, v = random_effects_em(model, z_hat, prec, r, ok, g0, data.glob)
-        marginal = (laplace_marginal(model, g, z_hat, prec, r, ok, data.glob) if laplace
-                    else None)
+        marginal = (laplace_marginal(model, g, z_hat, prec, r, ok, data.glob)
+                    if laplace or global_start == "laplace" else None)
+        cov_g, slope = model.global_start_cov(g, ok), None
+        if global_start == "laplace":
+            g, lap_ok, m, v, slope = laplace_global_start(model, marginal, g, m, v, z_hat,
+                                                          prec, r)
+            cov_g = jnp.where(lap_ok, marginal.cov, model.global_start_cov(g, ok))
         if passes > 0:
             def body(_, s):
                 g, z, cov = s
@@ -205,14 +234,17 @@ def _start_program(model, passes: int, laplace: bool, surrogate: bool = False):
             level = jax.vmap(model.local_log_likelihood)(z_hat, data.local)
             level = jnp.where(ok & jnp.isfinite(level), level, 0.0)
             surr = LikelihoodSurrogate(z_hat, prec, r, level)
-        return JointStart(g, model.global_start_cov(g, ok), m, v, ok, z_hat, marginal, surr)
+        return JointStart(g, cov_g, m, v, ok, z_hat, marginal, surr, slope)
 
     return jax.jit(run)
 
 
 def joint_start(model, data: JointData, passes: int = 0, laplace: bool = False,
-                surrogate: bool = False) -> JointStart:
+                surrogate: bool = False, global_start: str = "em") -> JointStart:
     """Start values for the local-global family (module docstring); with ``laplace``, also
     the globals' Laplace marginal (step 5; only a fit that draws its globals from it asks);
-    with ``surrogate``, step 2's summaries as ``JointStart.surrogate`` (else None)."""
-    return _start_program(model, passes, laplace, surrogate)(data)
+    with ``surrogate``, step 2's summaries as ``JointStart.surrogate`` (else None); with
+    ``global_start="laplace"``, q(g) and the blocks start at that marginal (step 6)."""
+    if global_start not in ("em", "laplace"):
+        raise ValueError(f"global_start must be 'em' or 'laplace', got '{global_start}'")
+    return _start_program(model, passes, laplace, surrogate, global_start)(data)
